@@ -1,0 +1,76 @@
+/*
+ * http2_util.c: helpers shared by http2_server.c and upstream_http2.c.
+ */
+#include "http2_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mp_common.h"
+
+static bool h2_forbidden(const struct mp_header *e)
+{
+    static const char *const names[] = {"connection",        "keep-alive", "proxy-connection",
+                                        "transfer-encoding", "upgrade",    "host"};
+    for (size_t i = 0; i < MP_ARRAY_LEN(names); i++)
+        if (strcmp(e->name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+int mp_h2_nva_from_headers(const struct mp_headers *h, nghttp2_nv **nva, size_t *n)
+{
+    nghttp2_nv *v = malloc((h->n ? h->n : 1) * sizeof(*v));
+    if (!v)
+        return MP_ERR_NOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        const struct mp_header *e = &h->v[i];
+        if (h2_forbidden(e))
+            continue;
+        v[k].name = (uint8_t *)e->name;
+        v[k].namelen = e->name_len;
+        v[k].value = (uint8_t *)e->value;
+        v[k].valuelen = e->value_len;
+        v[k].flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+        k++;
+    }
+    *nva = v;
+    *n = k;
+    return 0;
+}
+
+ssize_t mp_h2_append_frame_bytes(struct mp_buffer *out, const uint8_t *data, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        struct iovec iov;
+        if (mp_buffer_reserve(out, len - done, &iov) < 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        size_t n = MP_MIN(iov.iov_len, len - done);
+        memcpy(iov.iov_base, data + done, n);
+        mp_buffer_commit(out, n);
+        done += n;
+    }
+    return (ssize_t)len;
+}
+
+int mp_h2_append_data_frame(struct mp_buffer *out, const uint8_t *framehd, struct mp_buffer *src,
+                            size_t length, size_t padlen)
+{
+    if (mp_h2_append_frame_bytes(out, framehd, 9) < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (padlen > 0) {
+        uint8_t pl = (uint8_t)(padlen - 1);
+        if (mp_h2_append_frame_bytes(out, &pl, 1) < 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    if (mp_buffer_move_n(out, src, length) < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (padlen > 1) {
+        static const uint8_t zeros[256];
+        if (mp_h2_append_frame_bytes(out, zeros, padlen - 1) < 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    return 0;
+}

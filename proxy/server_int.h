@@ -1,0 +1,62 @@
+/*
+ * server_int.h: the server's state, shared by server.c and admin.c only.
+ */
+#ifndef MP_SERVER_INT_H
+#define MP_SERVER_INT_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "server.h"
+#include "worker.h"
+
+struct mp_stats;
+struct mp_admin;
+struct mp_tls_secret;
+
+/* One listener's sockets: one SO_REUSEPORT socket per worker. */
+struct mp_srv_listener {
+    char *name;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    int *fds; /* n_workers; owned by the workers once posted */
+    int direction;
+};
+
+/** Appends dynamic resources to /config_dump (the xDS client registers it). */
+typedef void (*mp_config_dump_fn)(void *arg, struct mp_buffer *out);
+
+struct mp_server {
+    const struct mp_options *opts;
+    Envoy__Config__Bootstrap__V3__Bootstrap *bootstrap;
+    struct ev_loop *loop;
+    unsigned n_workers;
+    struct mp_worker **workers;
+    struct mp_stats *stats;
+    struct mp_snapshot *current;
+    uint64_t version;
+    struct mp_srv_listener *listeners;
+    size_t n_listeners;
+    _Atomic int state;
+    int64_t start_wall_us;
+    bool healthcheck_failed;
+    bool exit_when_drained;
+    int64_t drain_deadline_us;
+    ev_signal sigterm, sigint, sigpipe_dummy;
+    ev_timer flush_timer;
+    ev_timer stats_timer;
+    ev_timer drain_timer;
+    ev_async wake;
+    struct mp_admin *admin;
+    struct mp_tls_secret **secrets; /* bootstrap static_resources.secrets */
+    size_t n_secrets;
+    const struct mp_tls_secret *(*secret_lookup)(void *arg, const char *name); /* SDS, or NULL */
+    void *secret_lookup_arg;
+    mp_config_dump_fn dump_fn;
+    void *dump_arg;
+    struct mp_counter *log_dropped;
+};
+
+#endif

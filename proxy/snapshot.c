@@ -1,0 +1,226 @@
+/*
+ * snapshot.c: immutable, refcounted configuration sets.
+ */
+#include "snapshot.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "lb_core.h"
+#include "mp_common.h"
+#include "route_table.h"
+#include "tls_context.h"
+#include "xds_translate_listener.h"
+
+struct mp_snapshot *mp_snapshot_new(void)
+{
+    struct mp_snapshot *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    atomic_init(&s->refs, 1);
+    return s;
+}
+
+int mp_snapshot_add_listener(struct mp_snapshot *snap, struct mp_listener_config *l)
+{
+    if (snap->sealed || mp_snapshot_find_listener(snap, l->name)) {
+        mp_listener_config_free(l);
+        return MP_ERR_INVAL;
+    }
+    struct mp_listener_config **v = realloc(snap->listeners, (snap->n_listeners + 1) * sizeof(*v));
+    if (!v) {
+        mp_listener_config_free(l);
+        return MP_ERR_NOMEM;
+    }
+    snap->listeners = v;
+    v[snap->n_listeners++] = l;
+    return 0;
+}
+
+int mp_snapshot_add_route_config(struct mp_snapshot *snap, const char *name,
+                                 struct mp_route_config *rc)
+{
+    if (snap->sealed) {
+        mp_route_config_free(rc);
+        return MP_ERR_INVAL;
+    }
+    for (size_t i = 0; i < snap->n_routes; i++) {
+        if (strcmp(snap->routes[i].name, name) == 0) {
+            mp_route_config_free(rc);
+            return MP_ERR_INVAL;
+        }
+    }
+    struct mp_snapshot_route *v = realloc(snap->routes, (snap->n_routes + 1) * sizeof(*v));
+    char *n = strdup(name);
+    if (!v || !n) {
+        if (v)
+            snap->routes = v;
+        free(n);
+        mp_route_config_free(rc);
+        return MP_ERR_NOMEM;
+    }
+    snap->routes = v;
+    v[snap->n_routes].name = n;
+    v[snap->n_routes].config = rc;
+    snap->n_routes++;
+    return 0;
+}
+
+int mp_snapshot_add_cluster(struct mp_snapshot *snap, struct mp_cluster *c)
+{
+    if (snap->sealed) {
+        mp_cluster_unref(c);
+        return MP_ERR_INVAL;
+    }
+    for (size_t i = 0; i < snap->n_clusters; i++) {
+        if (strcmp(snap->clusters[i].cluster->name, c->name) == 0) {
+            mp_cluster_unref(c);
+            return MP_ERR_INVAL;
+        }
+    }
+    struct mp_snapshot_cluster *v = realloc(snap->clusters, (snap->n_clusters + 1) * sizeof(*v));
+    if (!v) {
+        mp_cluster_unref(c);
+        return MP_ERR_NOMEM;
+    }
+    snap->clusters = v;
+    memset(&v[snap->n_clusters], 0, sizeof(v[0]));
+    v[snap->n_clusters].cluster = c;
+    if (c->static_hosts)
+        v[snap->n_clusters].hosts = mp_host_set_ref(c->static_hosts);
+    snap->n_clusters++;
+    return 0;
+}
+
+int mp_snapshot_set_hosts(struct mp_snapshot *snap, const char *cluster_name,
+                          struct mp_host_set *hs)
+{
+    if (snap->sealed) {
+        mp_host_set_unref(hs);
+        return MP_ERR_INVAL;
+    }
+    for (size_t i = 0; i < snap->n_clusters; i++) {
+        if (strcmp(snap->clusters[i].cluster->name, cluster_name) == 0) {
+            mp_host_set_unref(snap->clusters[i].hosts);
+            snap->clusters[i].hosts = hs;
+            return 0;
+        }
+    }
+    mp_host_set_unref(hs);
+    return MP_ERR_NOTFOUND;
+}
+
+static int cmp_route(const void *a, const void *b)
+{
+    return strcmp(((const struct mp_snapshot_route *)a)->name,
+                  ((const struct mp_snapshot_route *)b)->name);
+}
+
+static int cmp_cluster(const void *a, const void *b)
+{
+    return strcmp(((const struct mp_snapshot_cluster *)a)->cluster->name,
+                  ((const struct mp_snapshot_cluster *)b)->cluster->name);
+}
+
+void mp_snapshot_seal(struct mp_snapshot *snap)
+{
+    if (snap->sealed)
+        return;
+    if (snap->n_routes)
+        qsort(snap->routes, snap->n_routes, sizeof(snap->routes[0]), cmp_route);
+    if (snap->n_clusters)
+        qsort(snap->clusters, snap->n_clusters, sizeof(snap->clusters[0]), cmp_cluster);
+    snap->sealed = 1;
+}
+
+struct mp_route_config *mp_snapshot_find_route_config(const struct mp_snapshot *snap,
+                                                      const char *name)
+{
+    size_t lo = 0, hi = snap->n_routes;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(name, snap->routes[mid].name);
+        if (c == 0)
+            return snap->routes[mid].config;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+/* strcmp of a (len bytes, not terminated) against NUL-terminated b */
+static int cmp_n(const char *a, size_t len, const char *b)
+{
+    int c = strncmp(a, b, len);
+    if (c != 0)
+        return c;
+    return b[len] == '\0' ? 0 : -1;
+}
+
+const struct mp_snapshot_cluster *mp_snapshot_find_cluster_entry(const struct mp_snapshot *snap,
+                                                                 const char *name, size_t len)
+{
+    if (!snap)
+        return NULL;
+    size_t lo = 0, hi = snap->n_clusters;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = cmp_n(name, len, snap->clusters[mid].cluster->name);
+        if (c == 0)
+            return &snap->clusters[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+struct mp_cluster *mp_snapshot_find_cluster(const struct mp_snapshot *snap, const char *name)
+{
+    const struct mp_snapshot_cluster *e = mp_snapshot_find_cluster_entry(snap, name, strlen(name));
+    return e ? e->cluster : NULL;
+}
+
+struct mp_listener_config *mp_snapshot_find_listener(const struct mp_snapshot *snap,
+                                                     const char *name)
+{
+    for (size_t i = 0; i < snap->n_listeners; i++)
+        if (strcmp(snap->listeners[i]->name, name) == 0)
+            return snap->listeners[i];
+    return NULL;
+}
+
+struct mp_snapshot *mp_snapshot_ref(struct mp_snapshot *snap)
+{
+    atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);
+    return snap;
+}
+
+void mp_snapshot_unref(struct mp_snapshot *snap)
+{
+    if (!snap)
+        return;
+    if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t i = 0; i < snap->n_listeners; i++)
+        mp_listener_config_free(snap->listeners[i]);
+    free(snap->listeners);
+    for (size_t i = 0; i < snap->n_routes; i++) {
+        free(snap->routes[i].name);
+        mp_route_config_free(snap->routes[i].config);
+    }
+    free(snap->routes);
+    for (size_t i = 0; i < snap->n_clusters; i++) {
+        if (snap->clusters[i].lb)
+            mp_lb_unref(snap->clusters[i].lb);
+        mp_tls_context_unref(snap->clusters[i].tls);
+        mp_host_set_unref(snap->clusters[i].hosts);
+        mp_cluster_unref(snap->clusters[i].cluster);
+    }
+    free(snap->clusters);
+    free(snap);
+}

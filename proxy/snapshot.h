@@ -1,0 +1,124 @@
+/*
+ * snapshot.h: an immutable, reference-counted set of configuration.
+ *
+ * A snapshot holds the listeners, route configurations (by name) and clusters
+ * (by name) in force at one moment. It is built on the main thread (from the
+ * bootstrap's static_resources, or by the xDS client from accepted resources),
+ * then published with mp_snapshot_publish(): every worker swaps its pointer
+ * between events. A request takes a reference to the snapshot it started with
+ * and keeps it to the end, so it sees one consistent configuration; the old
+ * snapshot is freed when its last reference goes. Once published a snapshot
+ * never changes.
+ */
+#ifndef MP_SNAPSHOT_H
+#define MP_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mp_listener_config; /* xds/xds_translate_listener.h */
+struct mp_route_config;    /* proxy/route_table.h */
+struct mp_cluster;         /* proxy/cluster.h */
+struct mp_server;          /* proxy/server.h */
+
+struct mp_snapshot_route {
+    char *name;
+    struct mp_route_config *config; /* one reference owned by the snapshot */
+};
+
+struct mp_host_set;      /* proxy/cluster.h */
+struct mp_cluster_stats; /* proxy/http_stats.h */
+
+/** A cluster as the data path uses it: config, endpoints in force, LB, stats. */
+struct mp_snapshot_cluster {
+    struct mp_cluster *cluster; /* one reference */
+    struct mp_host_set *hosts;  /* one reference; static_hosts or EDS; may be NULL */
+    void *lb;                   /* struct mp_lb (lb_core.h), built at publication; may be NULL */
+    struct mp_cluster_stats *stats; /* resolved at publication */
+    struct mp_tls_context *tls;     /* transport_socket TLS (client side), built at publication */
+    int tls_error;                  /* building it failed: requests get 503, never plaintext */
+};
+
+struct mp_snapshot {
+    _Atomic uint32_t refs;
+    uint64_t version; /* set by mp_snapshot_publish: 1, 2, ... */
+    struct mp_listener_config **listeners;
+    size_t n_listeners;
+    struct mp_snapshot_route *routes; /* sorted by name after mp_snapshot_seal */
+    size_t n_routes;
+    struct mp_snapshot_cluster *clusters; /* sorted by name after mp_snapshot_seal */
+    size_t n_clusters;
+    int sealed;
+};
+
+/** Makes an empty snapshot with one reference owned by the caller; NULL on NOMEM. */
+struct mp_snapshot *mp_snapshot_new(void);
+
+/**
+ * Adds a listener; the snapshot takes ownership of l (also on failure, when l
+ * is freed). Returns 0, MP_ERR_NOMEM, or MP_ERR_INVAL when sealed or when a
+ * listener of the same name is already there.
+ */
+int mp_snapshot_add_listener(struct mp_snapshot *snap, struct mp_listener_config *l);
+
+/**
+ * Adds a route configuration under name, taking over one reference of rc
+ * (released on failure too). Returns 0, MP_ERR_NOMEM or MP_ERR_INVAL
+ * (duplicate name, or sealed).
+ */
+int mp_snapshot_add_route_config(struct mp_snapshot *snap, const char *name,
+                                 struct mp_route_config *rc);
+
+/**
+ * Adds a cluster (named by its own name), taking over one reference of c
+ * (released on failure too). Returns 0, MP_ERR_NOMEM or MP_ERR_INVAL.
+ */
+int mp_snapshot_add_cluster(struct mp_snapshot *snap, struct mp_cluster *c);
+
+/**
+ * Sets the endpoints of the cluster called name (EDS, or DNS answers),
+ * taking over one reference of hs (released on failure too). Returns 0,
+ * MP_ERR_NOTFOUND when no such cluster was added, MP_ERR_INVAL when sealed.
+ */
+int mp_snapshot_set_hosts(struct mp_snapshot *snap, const char *cluster_name,
+                          struct mp_host_set *hs);
+
+/** Sorts the tables for lookup and forbids further changes. Idempotent. */
+void mp_snapshot_seal(struct mp_snapshot *snap);
+
+/** Finds a route configuration by name (snapshot must be sealed); NULL if absent. */
+struct mp_route_config *mp_snapshot_find_route_config(const struct mp_snapshot *snap,
+                                                      const char *name);
+
+/** Finds a cluster by name (snapshot must be sealed); NULL if absent. */
+struct mp_cluster *mp_snapshot_find_cluster(const struct mp_snapshot *snap, const char *name);
+
+/** Finds a cluster's entry (config, hosts, LB, stats) by name; NULL if absent. */
+const struct mp_snapshot_cluster *mp_snapshot_find_cluster_entry(const struct mp_snapshot *snap,
+                                                                 const char *name, size_t len);
+
+/** Finds a listener by name; NULL if absent. */
+struct mp_listener_config *mp_snapshot_find_listener(const struct mp_snapshot *snap,
+                                                     const char *name);
+
+/** Takes a reference (any thread) and returns snap. */
+struct mp_snapshot *mp_snapshot_ref(struct mp_snapshot *snap);
+
+/** Drops a reference (any thread); the last one frees everything it holds. NULL is a no-op. */
+void mp_snapshot_unref(struct mp_snapshot *snap);
+
+/**
+ * Makes snap the configuration in force: seals it, gives it the next version,
+ * opens sockets for new listeners and closes removed ones, and hands it to
+ * every worker (ev_async). Call on the main thread. Takes over the caller's
+ * reference whatever the result. Returns 0, or a negative MP_ERR_* when a new
+ * listener's socket cannot be opened (the previous snapshot stays in force;
+ * *err, when err is not NULL, names the listener).
+ */
+int mp_snapshot_publish(struct mp_server *server, struct mp_snapshot *snap, char **err);
+
+/** Returns a new reference to the snapshot now in force (main thread), or NULL. */
+struct mp_snapshot *mp_server_current_snapshot(struct mp_server *server);
+
+#endif

@@ -1,0 +1,332 @@
+/*
+ * tcp_proxy.c: envoy.filters.network.tcp_proxy: a downstream connection
+ * joined to one upstream connection of the configured cluster. Bytes move
+ * between the two as slice references; each side stops reading while the
+ * other side's send buffer is above the connection buffer limit.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "access_log.h"
+#include "cluster.h"
+#include "conn.h"
+#include "http_stats.h"
+#include "http_stream.h"
+#include "lb_core.h"
+#include "mp_common.h"
+#include "snapshot.h"
+#include "xds_translate_listener.h"
+
+struct tcpp {
+    struct mp_conn *c;
+    const struct mp_tcp_proxy_config *cfg;
+    const struct mp_snapshot_cluster *ce;
+    struct mp_lb_worker *lbw;
+    const struct mp_host *host;
+    int fd;
+    ev_io rio, wio;
+    ev_timer timer;
+    struct mp_buffer out; /* to the upstream */
+    bool connected;
+    bool up_eof;
+    bool down_eof;
+    bool closed;
+    uint32_t flags;
+    uint64_t rx, tx;
+    int64_t start_us, start_wall_us;
+    struct mp_host orig_host; /* ORIGINAL_DST: the connection's original destination */
+    char orig_addr[64];
+};
+
+static void up_close(struct tcpp *t)
+{
+    if (t->fd < 0)
+        return;
+    struct ev_loop *loop = t->c->w->loop;
+    ev_io_stop(loop, &t->rio);
+    ev_io_stop(loop, &t->wio);
+    ev_timer_stop(loop, &t->timer);
+    close(t->fd);
+    t->fd = -1;
+    if (t->ce && t->ce->stats)
+        mp_gauge_sub(t->ce->stats->cx_active, t->c->w->index, 1);
+}
+
+/* Ends both sides: what is queued for the downstream is still written. */
+static void finish(struct tcpp *t)
+{
+    if (t->closed)
+        return;
+    t->closed = true;
+    up_close(t);
+    mp_conn_close(t->c, false);
+}
+
+static void up_flush(struct tcpp *t)
+{
+    while (mp_buffer_len(&t->out) > 0) {
+        ssize_t n = mp_buffer_write_fd(&t->out, t->fd);
+        if (n == MP_ERR_AGAIN)
+            break;
+        if (n < 0) {
+            finish(t);
+            return;
+        }
+    }
+    struct ev_loop *loop = t->c->w->loop;
+    if (mp_buffer_len(&t->out) > 0) {
+        ev_io_start(loop, &t->wio);
+    } else {
+        ev_io_stop(loop, &t->wio);
+        if (t->down_eof)
+            shutdown(t->fd, SHUT_WR); /* pass the half-close on */
+    }
+    /* downstream reads resume once the upstream drained */
+    if (mp_buffer_len(&t->out) <= t->c->high_watermark / 2 && t->c->read_disabled && !t->down_eof)
+        mp_conn_read_disable(t->c, false);
+}
+
+static void up_read_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct tcpp *t = io->data;
+    struct mp_conn *c = t->c;
+    ssize_t n = mp_buffer_read_fd(&c->out, t->fd, 0);
+    if (n > 0) {
+        t->tx += (uint64_t)n;
+        mp_buffer_count_proxied((uint64_t)n);
+        if (t->cfg->stats)
+            mp_counter_inc(t->cfg->stats->tx_bytes, c->w->index, (uint64_t)n);
+        mp_conn_touch(c);
+        mp_conn_schedule_flush(c);
+        /* the downstream is slow: stop reading the upstream until it drains */
+        if (mp_buffer_len(&c->out) > c->high_watermark)
+            ev_io_stop(loop, &t->rio);
+        return;
+    }
+    if (n == MP_ERR_AGAIN)
+        return;
+    t->up_eof = true;
+    finish(t);
+}
+
+static void up_write_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)revents;
+    struct tcpp *t = io->data;
+    if (!t->connected) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            t->flags |= MP_RF_UPSTREAM_CONNECT_FAIL;
+            if (t->ce->stats)
+                mp_counter_inc(t->ce->stats->cx_connect_fail, t->c->w->index, 1);
+            finish(t);
+            return;
+        }
+        t->connected = true;
+        ev_timer_stop(loop, &t->timer);
+        ev_io_start(loop, &t->rio);
+    }
+    up_flush(t);
+}
+
+static void connect_timeout_cb(struct ev_loop *loop, ev_timer *tm, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct tcpp *t = tm->data;
+    t->flags |= MP_RF_UPSTREAM_CONNECT_FAIL;
+    if (t->ce->stats) {
+        mp_counter_inc(t->ce->stats->cx_connect_fail, t->c->w->index, 1);
+        mp_counter_inc(t->ce->stats->cx_connect_timeout, t->c->w->index, 1);
+    }
+    finish(t);
+}
+
+static int tcpp_on_data(struct mp_conn *c)
+{
+    struct tcpp *t = c->codec_data;
+    size_t n = mp_buffer_len(&c->in);
+    t->rx += n;
+    mp_buffer_count_proxied(n);
+    if (t->cfg->stats)
+        mp_counter_inc(t->cfg->stats->rx_bytes, c->w->index, n);
+    if (t->closed || t->fd < 0) {
+        mp_buffer_clear(&c->in);
+        return 0;
+    }
+    if (mp_buffer_move(&t->out, &c->in) < 0)
+        return MP_ERR_NOMEM;
+    if (t->connected)
+        up_flush(t);
+    if (mp_buffer_len(&t->out) > c->high_watermark)
+        mp_conn_read_disable(c, true);
+    return 0;
+}
+
+static void tcpp_on_writable(struct mp_conn *c)
+{
+    struct tcpp *t = c->codec_data;
+    if (t->connected && !t->closed && t->fd >= 0 && !t->up_eof)
+        ev_io_start(c->w->loop, &t->rio);
+}
+
+static void tcpp_on_eof(struct mp_conn *c)
+{
+    struct tcpp *t = c->codec_data;
+    t->down_eof = true;
+    if (!t->connected || t->fd < 0) {
+        finish(t);
+        return;
+    }
+    if (mp_buffer_len(&t->out) == 0)
+        shutdown(t->fd, SHUT_WR);
+}
+
+static void tcpp_drain(struct mp_conn *c)
+{
+    /* a raw byte stream has no safe point to stop: close at idle or drain end */
+    finish(c->codec_data);
+}
+
+static void tcpp_destroy(struct mp_conn *c)
+{
+    struct tcpp *t = c->codec_data;
+    if (!t)
+        return;
+    up_close(t);
+    if (t->cfg->stats)
+        mp_gauge_sub(t->cfg->stats->cx_active, c->w->index, 1);
+    if (t->cfg->n_access_logs) {
+        char flags[32];
+        struct mp_al_record rec = {
+            .start_us = t->start_wall_us,
+            .duration_us = mp_now_us() - t->start_us,
+            .request_duration_us = -1,
+            .response_duration_us = -1,
+            .protocol = NULL,
+            .response_flags = mp_http_response_flags_str(t->flags, flags, sizeof(flags)),
+            .bytes_received = t->rx,
+            .bytes_sent = t->tx,
+            .upstream_host = t->host ? t->host->addr_str : NULL,
+            .upstream_cluster = t->cfg->cluster,
+            .downstream_remote = c->remote,
+            .downstream_local = c->local,
+        };
+        for (size_t i = 0; i < t->cfg->n_access_logs; i++)
+            mp_access_log_emit(t->cfg->access_logs[i], &rec);
+    }
+    if (t->lbw && t->host)
+        mp_lb_worker_rq_done(t->lbw, t->host);
+    if (t->lbw)
+        mp_lb_worker_unref(t->lbw);
+    mp_buffer_clear(&t->out);
+    free(t);
+    c->codec_data = NULL;
+}
+
+const struct mp_conn_codec_ops mp_tcp_proxy_codec = {
+    .name = "tcp_proxy",
+    .on_data = tcpp_on_data,
+    .on_writable = tcpp_on_writable,
+    .on_eof = tcpp_on_eof,
+    .drain = tcpp_drain,
+    .destroy = tcpp_destroy,
+};
+
+int mp_tcp_proxy_init(struct mp_conn *c)
+{
+    struct tcpp *t = calloc(1, sizeof(*t));
+    if (!t)
+        return MP_ERR_NOMEM;
+    t->c = c;
+    t->fd = -1;
+    t->cfg = c->chain->tcp_proxy;
+    t->start_us = mp_now_us();
+    t->start_wall_us = mp_wall_us();
+    mp_buffer_init(&t->out);
+    c->codec_data = t;
+    unsigned slot = c->w->index;
+    if (t->cfg->stats) {
+        mp_counter_inc(t->cfg->stats->cx_total, slot, 1);
+        mp_gauge_add(t->cfg->stats->cx_active, slot, 1);
+    }
+    t->ce = mp_snapshot_find_cluster_entry(c->snap, t->cfg->cluster, strlen(t->cfg->cluster));
+    if (!t->ce) {
+        if (t->cfg->stats)
+            mp_counter_inc(t->cfg->stats->no_route, slot, 1);
+        t->flags |= MP_RF_NO_CLUSTER;
+        return MP_ERR_NOTFOUND;
+    }
+    struct mp_lb_worker *lbw = NULL;
+    if (t->ce->cluster->type == MP_CLUSTER_ORIGINAL_DST) {
+        /* Istio's PassthroughCluster: go where the client was going */
+        struct mp_host *oh = &t->orig_host;
+        memcpy(&oh->addr, &c->dst, sizeof(oh->addr));
+        oh->addr_len =
+            c->dst.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        if (t->ce->cluster->original_dst_port_override) {
+            uint16_t p = htons((uint16_t)t->ce->cluster->original_dst_port_override);
+            if (oh->addr.ss_family == AF_INET)
+                ((struct sockaddr_in *)&oh->addr)->sin_port = p;
+            else
+                ((struct sockaddr_in6 *)&oh->addr)->sin6_port = p;
+        }
+        mp_host_addr_format(&oh->addr, t->orig_addr, sizeof(t->orig_addr));
+        oh->addr_str = t->orig_addr;
+        if (oh->addr.ss_family == AF_INET || oh->addr.ss_family == AF_INET6)
+            t->host = oh;
+    } else {
+        lbw = t->ce->lb ? mp_worker_lb(c->w, t->ce->lb) : NULL;
+        struct mp_lb_context lbc = {0};
+        t->host = lbw ? mp_lb_pick(lbw, &lbc) : NULL;
+    }
+    if (!t->host) {
+        if (t->ce->stats)
+            mp_counter_inc(t->ce->stats->cx_none_healthy, slot, 1);
+        t->flags |= MP_RF_NO_HEALTHY_UPSTREAM;
+        return MP_ERR_NOTFOUND;
+    }
+    if (lbw) {
+        t->lbw = mp_lb_worker_ref(lbw);
+        mp_lb_worker_rq_start(t->lbw, t->host);
+    }
+    t->fd = socket(t->host->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (t->fd < 0)
+        return MP_ERR_IO;
+    if (t->host->addr.ss_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (t->ce->stats) {
+        mp_counter_inc(t->ce->stats->cx_total, slot, 1);
+        mp_gauge_add(t->ce->stats->cx_active, slot, 1);
+    }
+    ev_io_init(&t->rio, up_read_cb, t->fd, EV_READ);
+    ev_io_init(&t->wio, up_write_cb, t->fd, EV_WRITE);
+    t->rio.data = t->wio.data = t;
+    ev_timer_init(
+        &t->timer, connect_timeout_cb,
+        (double)(t->ce->cluster->connect_timeout_ms ? t->ce->cluster->connect_timeout_ms : 5000) /
+            1000.0,
+        0.);
+    t->timer.data = t;
+    if (connect(t->fd, (const struct sockaddr *)&t->host->addr, t->host->addr_len) < 0 &&
+        errno != EINPROGRESS) {
+        t->flags |= MP_RF_UPSTREAM_CONNECT_FAIL;
+        if (t->ce->stats)
+            mp_counter_inc(t->ce->stats->cx_connect_fail, slot, 1);
+        return MP_ERR_IO;
+    }
+    ev_io_start(c->w->loop, &t->wio);
+    ev_timer_start(c->w->loop, &t->timer);
+    return 0;
+}
