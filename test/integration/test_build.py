@@ -23,5 +23,5 @@ def test_boringssl_linked_from_android_dir():
 
 def test_core_libraries_linked():
     text = "\n".join(ldd_lines())
-    for lib in ("libnghttp2", "libgrpc_unsecure", "libprotobuf-c", "libev", "libhttp_parser", "libyaml", "libpcre2-8", "libjemalloc"):
+    for lib in ("libnghttp2", "libprotobuf-c", "libev", "libhttp_parser", "libyaml", "libpcre2-8", "libjemalloc"):
         assert lib in text, lib
