@@ -8,9 +8,19 @@
 #include "proxy/http_filter.h"
 
 extern const struct mp_http_filter_ops mp_http_filter_router;
+extern const struct mp_http_filter_ops mp_http_filter_local_ratelimit;
+extern const struct mp_http_filter_ops mp_http_filter_rbac;
+extern const struct mp_http_filter_ops mp_http_filter_ext_authz;
+extern const struct mp_http_filter_ops mp_http_filter_ratelimit;
+extern const struct mp_http_filter_ops mp_http_filter_fault;
 
 static const struct mp_http_filter_ops *const registry[] = {
     &mp_http_filter_router,
+    &mp_http_filter_local_ratelimit,
+    &mp_http_filter_rbac,
+    &mp_http_filter_ext_authz,
+    &mp_http_filter_ratelimit,
+    &mp_http_filter_fault,
 };
 
 const struct mp_http_filter_ops *mp_http_filter_find(const char *name, const char *type_url)

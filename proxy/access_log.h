@@ -47,6 +47,7 @@ enum mp_al_part_kind {
     MP_AL_UPSTREAM_TRANSPORT_FAILURE_REASON,
     MP_AL_ROUTE_NAME,
     MP_AL_GRPC_STATUS,
+    MP_AL_DOWNSTREAM_PEER_URI_SAN, /* the client certificate's URI SAN (mTLS) */
 };
 
 struct mp_al_part {
@@ -90,6 +91,7 @@ struct mp_al_record {
     const char *downstream_remote; /* "ip:port" or NULL */
     const char *downstream_local;  /* "ip:port" or NULL */
     const char *route_name;
+    const char *downstream_peer_uri_san; /* TLS peer certificate's URI SAN, or NULL */
 };
 
 /**

@@ -203,3 +203,32 @@ bool mp_cluster_dns_ready(const struct mp_cluster_dns *d)
             return false;
     return true;
 }
+
+int mp_cluster_dns_resolve_now(const struct mp_cluster *c, struct mp_host_set **out,
+                               size_t *n_failed)
+{
+    size_t n = c->n_dns_targets;
+    *out = NULL;
+    *n_failed = 0;
+    if (n == 0)
+        return 0;
+    struct mp_dns_answer *answers = calloc(n, sizeof(*answers));
+    const struct mp_dns_answer **ptrs = calloc(n, sizeof(*ptrs));
+    int rc = MP_ERR_NOMEM;
+    if (!answers || !ptrs)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (mp_dns_resolve(c->dns_targets[i].hostname, c->dns_targets[i].port, c->dns_family,
+                           &answers[i]) == 0)
+            ptrs[i] = &answers[i];
+        else
+            (*n_failed)++;
+    }
+    rc = mp_host_set_from_dns(c, ptrs, out);
+    for (size_t i = 0; i < n; i++)
+        mp_dns_answer_clear(&answers[i]);
+out:
+    free(answers);
+    free(ptrs);
+    return rc;
+}

@@ -20,6 +20,16 @@
 int mp_host_set_from_dns(const struct mp_cluster *c, const struct mp_dns_answer *const *answers,
                          struct mp_host_set **out);
 
+/**
+ * Resolves every dns_target of c once, synchronously, on the calling thread
+ * (never a worker): the bootstrap's and xDS's DNS clusters at acceptance.
+ * Targets that fail are left out and counted in *n_failed (for the
+ * caller's log). *out (one reference) is NULL when c has no targets.
+ * Returns 0 or MP_ERR_NOMEM.
+ */
+int mp_cluster_dns_resolve_now(const struct mp_cluster *c, struct mp_host_set **out,
+                               size_t *n_failed);
+
 struct mp_cluster_dns;
 
 /*

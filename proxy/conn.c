@@ -392,8 +392,18 @@ static int setup_chain(struct mp_conn *c, const char *sni, const char *transport
         conn_do_close(c);
         return MP_ERR_NOTFOUND;
     }
+    /* non-terminal network filters (local_ratelimit, rbac) may refuse the connection */
+    if (c->chain->n_network_filters &&
+        mp_network_filters_on_new_connection(c->chain->network_filters,
+                                             c->chain->n_network_filters,
+                                             c) != MP_NETWORK_FILTER_CONTINUE) {
+        conn_do_close(c);
+        return MP_ERR_LIMIT;
+    }
     if (c->chain->tls) {
-        if (mp_tls_transport_new(c->chain->tls, NULL, &c->tls) < 0) {
+        /* count in listener.<addr>.ssl.*, which outlives the context */
+        struct mp_tls_transport_opts o = {.stats = l->stats ? &l->stats->ssl : NULL};
+        if (mp_tls_transport_new(c->chain->tls, &o, &c->tls) < 0) {
             conn_do_close(c);
             return MP_ERR_NOMEM;
         }
@@ -447,6 +457,12 @@ static void inspect(struct mp_conn *c, bool force)
     bool use_tls = tls && mp_listener_filter_enabled(tls, port);
     bool use_http = http && mp_listener_filter_enabled(http, port);
     size_t len = mp_buffer_len(&c->in);
+    if (len == 0 && c->eof) {
+        /* closed before sending a byte (a port probe): no chain to match,
+         * as Envoy's listener_filter_remote_close is not no_filter_chain_match */
+        conn_do_close(c);
+        return;
+    }
     size_t cap = use_tls ? tls->initial_read_buffer : 4096;
     if (cap < 4096)
         cap = 4096;

@@ -14,6 +14,7 @@
 #include "http_stats.h"
 #include "mp_common.h"
 #include "snapshot.h"
+#include "tls_transport.h"
 #include "xds_translate_listener.h"
 
 struct h1s {
@@ -118,6 +119,7 @@ static int h1_on_data(struct mp_conn *c)
             h->stream = s;
             s->downstream_remote = c->remote;
             s->downstream_local = c->local;
+            s->downstream_peer_uri_san = c->tls ? mp_tls_transport_peer_uri_san(c->tls) : NULL;
             s->req = h->parser.headers;
             mp_headers_init(&h->parser.headers);
             h->keep_alive = h->parser.keep_alive;

@@ -20,6 +20,7 @@
 #include "http_stream.h"
 #include "log.h"
 #include "mp_common.h"
+#include "tls_transport.h"
 #include "xds_translate_listener.h"
 
 struct h2c;
@@ -163,6 +164,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     st->s->codec_data = st;
     st->s->downstream_remote = c->remote;
     st->s->downstream_local = c->local;
+    st->s->downstream_peer_uri_san = c->tls ? mp_tls_transport_peer_uri_san(c->tls) : NULL;
     mp_buffer_init(&st->pending);
     st->free_d.fn = st_free_cb;
     st->free_d.arg = st;

@@ -46,6 +46,17 @@ static int cache_put(int kind, const char *name, void *stats)
     return 0;
 }
 
+/* <kind>.<name>.ssl.*: the cells live in the cached struct, which outlives
+ * every snapshot, so counts survive config and certificate changes. A
+ * failed registration only leaves the names out (the cells stay valid). */
+static void register_ssl(struct mp_stats *st, const char *kind, const char *name,
+                         struct mp_tls_stats *ssl)
+{
+    char prefix[400];
+    if ((size_t)snprintf(prefix, sizeof(prefix), "%s.%s.", kind, name) < sizeof(prefix))
+        (void)mp_tls_stats_register(st, prefix, ssl);
+}
+
 static struct mp_hcm_stats *mp_http_stats_hcm_locked(struct mp_stats *st, const char *p)
 {
     struct mp_hcm_stats *s = cache_find(0, p);
@@ -93,6 +104,7 @@ static struct mp_listener_stats *mp_http_stats_listener_locked(struct mp_stats *
     s->cx_total = mp_stats_counterf(st, "listener.%s.downstream_cx_total", n);
     s->cx_active = mp_stats_gaugef(st, "listener.%s.downstream_cx_active", n);
     s->no_filter_chain_match = mp_stats_counterf(st, "listener.%s.no_filter_chain_match", n);
+    register_ssl(st, "listener", n, &s->ssl);
     if (cache_put(1, n, s) < 0) {
         free(s);
         return NULL;
@@ -129,6 +141,7 @@ static struct mp_cluster_stats *mp_http_stats_cluster_locked(struct mp_stats *st
     s->rq_time = mp_stats_histogramf(st, MP_HIST_MS_FROM_US, "cluster.%s.upstream_rq_time", n);
     s->cx_connect_ms =
         mp_stats_histogramf(st, MP_HIST_MS_FROM_US, "cluster.%s.upstream_cx_connect_ms", n);
+    register_ssl(st, "cluster", n, &s->ssl);
     if (cache_put(2, n, s) < 0) {
         free(s);
         return NULL;

@@ -7,6 +7,7 @@
 #define MP_HTTP_STATS_H
 
 #include "stats.h"
+#include "tls_context.h"
 
 /** http.<stat_prefix>.* */
 struct mp_hcm_stats {
@@ -30,6 +31,7 @@ struct mp_listener_stats {
     struct mp_counter *cx_total;
     struct mp_gauge *cx_active;
     struct mp_counter *no_filter_chain_match;
+    struct mp_tls_stats ssl; /* listener.<addr>.ssl.*, bumped by the TLS transports */
 };
 
 /** cluster.<name>.* */
@@ -42,6 +44,7 @@ struct mp_cluster_stats {
     struct mp_counter *cx_none_healthy; /* upstream_cx_none_healthy */
     struct mp_counter *rq_per_try_timeout, *rq_retry;
     struct mp_histogram *rq_time, *cx_connect_ms;
+    struct mp_tls_stats ssl; /* cluster.<name>.ssl.*, bumped by the TLS transports */
 };
 
 /** Per upstream host counters, for /clusters (atomics: any worker may update them). */

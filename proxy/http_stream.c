@@ -261,6 +261,7 @@ static void stream_log(struct mp_http_stream *s)
         .downstream_remote = s->downstream_remote,
         .downstream_local = s->downstream_local,
         .route_name = s->route_name,
+        .downstream_peer_uri_san = s->downstream_peer_uri_san,
     };
     for (size_t i = 0; i < s->hcm->n_access_logs; i++)
         mp_access_log_emit(s->hcm->access_logs[i], &rec);

@@ -119,6 +119,7 @@ struct mp_http_stream {
     const char *route_name;
     const char *downstream_remote; /* lives in the connection */
     const char *downstream_local;
+    const char *downstream_peer_uri_san; /* mTLS client identity, or NULL; lives in the connection */
 
     ev_timer idle_timer; /* stream_idle_timeout */
     mp_http_stream_watermark_fn watermark_cb;

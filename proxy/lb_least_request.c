@@ -9,10 +9,10 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "lb_edf.h"
 #include "lb_hash.h"
+#include "lb_hosts.h"
 #include "mp_common.h"
 
 struct lr_shared {
@@ -34,16 +34,12 @@ static int lr_create(struct mp_host *const *hosts, size_t n, const struct mp_lb_
     struct lr_shared *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return MP_ERR_NOMEM;
-    s->hosts = malloc(n * sizeof(*s->hosts));
-    if (s->hosts == NULL) {
+    if (mp_lb_hosts_copy(hosts, n, &s->hosts) != 0) {
         free(s);
         return MP_ERR_NOMEM;
     }
-    memcpy(s->hosts, hosts, n * sizeof(*s->hosts));
     s->n = n;
-    for (size_t i = 1; i < n; i++)
-        if (hosts[i]->weight != hosts[0]->weight)
-            s->weighted = true;
+    s->weighted = mp_lb_hosts_weighted(hosts, n);
     s->choice_count = cfg->least_request.choice_count >= 2 ? cfg->least_request.choice_count : 2;
     s->bias = cfg->least_request.active_request_bias;
     *shared = s;

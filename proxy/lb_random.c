@@ -2,9 +2,9 @@
 #include "lb_random.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "lb_hash.h"
+#include "lb_hosts.h"
 #include "mp_common.h"
 
 struct random_shared {
@@ -20,12 +20,10 @@ static int random_create(struct mp_host *const *hosts, size_t n, const struct mp
     struct random_shared *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return MP_ERR_NOMEM;
-    s->hosts = malloc(n * sizeof(*s->hosts));
-    if (s->hosts == NULL) {
+    if (mp_lb_hosts_copy(hosts, n, &s->hosts) != 0) {
         free(s);
         return MP_ERR_NOMEM;
     }
-    memcpy(s->hosts, hosts, n * sizeof(*s->hosts));
     s->n = n;
     *shared = s;
     return 0;

@@ -16,6 +16,7 @@
 #include "xds/xds_translate_cluster.h"
 #include "xds/xds_translate_listener.h"
 #include "xds/xds_translate_route.h"
+#include "xds/xds_runtime.h"
 
 typedef Envoy__Config__Bootstrap__V3__Bootstrap Bootstrap;
 typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager Hcm;
@@ -165,7 +166,13 @@ int main(int argc, char **argv)
         MP_LOG(MP_LOG_MAIN, MP_LOG_INFO, "init_only: configuration loaded, exiting");
         status = 0;
         break;
-    case MP_MODE_SERVE: status = mp_server_run(&opts, bootstrap) == 0 ? 0 : 1; break;
+    case MP_MODE_SERVE:
+        if (mp_xds_runtime_wanted(bootstrap)) {
+            mp_server_on_start = mp_xds_runtime_start;
+            mp_server_on_start_arg = bootstrap;
+        }
+        status = mp_server_run(&opts, bootstrap) == 0 ? 0 : 1;
+        break;
     }
 out:
     mp_bootstrap_free(bootstrap);

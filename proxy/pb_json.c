@@ -447,30 +447,6 @@ static int parse_value(struct ctx *c, const struct mp_json *n, const ProtobufCFi
     return fail(c, n, "unsupported field type");
 }
 
-static size_t value_size(ProtobufCType t)
-{
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32: return 4;
-    case PROTOBUF_C_TYPE_FLOAT: return sizeof(float);
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64: return 8;
-    case PROTOBUF_C_TYPE_DOUBLE: return sizeof(double);
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_ENUM: return sizeof(int);
-    case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
-    }
-    return 0;
-}
-
 static bool is_value_type(const ProtobufCFieldDescriptor *f)
 {
     return f->type == PROTOBUF_C_TYPE_MESSAGE && mp_pb_wkt_of(f->descriptor) == MP_PB_WKT_VALUE;
@@ -487,7 +463,7 @@ static int parse_repeated(struct ctx *c, const struct mp_json *n, ProtobufCMessa
     void **arr_out = (void **)((char *)msg + f->offset);
     if (count == 0)
         return 0;
-    size_t esz = value_size(f->type);
+    size_t esz = mp_pb_value_size(f->type);
     char *arr = calloc(count, esz);
     if (arr == NULL)
         return oom(c);

@@ -310,24 +310,6 @@ static bool present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f
     return false;
 }
 
-static size_t elem_size(ProtobufCType t)
-{
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE: return 8;
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_ENUM: return sizeof(int);
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    default: return 4;
-    }
-}
-
 static void print_map(struct out *o, const ProtobufCFieldDescriptor *f, size_t n,
                       ProtobufCMessage *const *entries)
 {
@@ -382,7 +364,7 @@ static void print_fields(struct out *o, const ProtobufCMessage *m, bool *first)
                 continue;
             }
             bool afirst = true;
-            size_t esz = elem_size(f->type);
+            size_t esz = mp_pb_value_size(f->type);
             open_(o, '[');
             for (size_t k = 0; k < n && o->rc == 0; k++) {
                 member_sep(o, &afirst);

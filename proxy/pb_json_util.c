@@ -73,6 +73,30 @@ const ProtobufCFieldDescriptor *mp_pb_field_find(const ProtobufCMessageDescripto
     return NULL;
 }
 
+size_t mp_pb_value_size(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32: return 4;
+    case PROTOBUF_C_TYPE_FLOAT: return sizeof(float);
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64: return 8;
+    case PROTOBUF_C_TYPE_DOUBLE: return sizeof(double);
+    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_ENUM: return sizeof(int);
+    case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
+    }
+    return 0;
+}
+
 bool mp_pb_field_is_map(const ProtobufCMessageDescriptor *parent, const ProtobufCFieldDescriptor *f)
 {
     if (f->label != PROTOBUF_C_LABEL_REPEATED || f->type != PROTOBUF_C_TYPE_MESSAGE)
@@ -99,23 +123,29 @@ bool mp_pb_field_is_map(const ProtobufCMessageDescriptor *parent, const Protobuf
            m->name[plen] == '.';
 }
 
-/* Reads 1..9 fraction digits into nanoseconds; returns digits used or -1. */
-static int parse_nanos(const char *s, int32_t *nanos)
+/* Reads an optional fraction at *p ('.' and 1..9 digits) into nanoseconds
+ * (0 when absent) and advances *p past it. Returns 0 or MP_ERR_INVAL. */
+static int opt_nanos(const char **p, int32_t *nanos)
 {
+    *nanos = 0;
+    if (**p != '.')
+        return 0;
+    const char *s = *p + 1;
     int n = 0;
     int32_t v = 0;
     while (isdigit((unsigned char)s[n])) {
         if (n == 9)
-            return -1;
+            return MP_ERR_INVAL;
         v = v * 10 + (s[n] - '0');
         n++;
     }
     if (n == 0)
-        return -1;
+        return MP_ERR_INVAL;
     for (int i = n; i < 9; i++)
         v *= 10;
     *nanos = v;
-    return n;
+    *p = s + n;
+    return 0;
 }
 
 int mp_pb_duration_parse(const char *s, int64_t *seconds, int32_t *nanos)
@@ -135,13 +165,9 @@ int mp_pb_duration_parse(const char *s, int64_t *seconds, int32_t *nanos)
             return MP_ERR_INVAL;
         p++;
     }
-    int32_t ns = 0;
-    if (*p == '.') {
-        int n = parse_nanos(p + 1, &ns);
-        if (n < 0)
-            return MP_ERR_INVAL;
-        p += 1 + n;
-    }
+    int32_t ns;
+    if (opt_nanos(&p, &ns) != 0)
+        return MP_ERR_INVAL;
     if (p[0] != 's' || p[1] != '\0')
         return MP_ERR_INVAL;
     *seconds = neg ? -sec : sec;
@@ -222,13 +248,9 @@ int mp_pb_timestamp_parse(const char *s, int64_t *seconds, int32_t *nanos)
         h > 23 || mi > 59 || sec > 59)
         return MP_ERR_INVAL;
     const char *p = s + 19;
-    int32_t ns = 0;
-    if (*p == '.') {
-        int n = parse_nanos(p + 1, &ns);
-        if (n < 0)
-            return MP_ERR_INVAL;
-        p += 1 + n;
-    }
+    int32_t ns;
+    if (opt_nanos(&p, &ns) != 0)
+        return MP_ERR_INVAL;
     int64_t offset = 0;
     if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
         offset = 0;

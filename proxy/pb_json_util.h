@@ -41,6 +41,9 @@ const ProtobufCFieldDescriptor *mp_pb_field_find(const ProtobufCMessageDescripto
 bool mp_pb_field_is_map(const ProtobufCMessageDescriptor *parent,
                         const ProtobufCFieldDescriptor *f);
 
+/** The size of one value of type t in a message struct (a repeated field's element). */
+size_t mp_pb_value_size(ProtobufCType t);
+
 /**
  * Parses a Duration in JSON form ("1.5s", "-0.000001s", "300s").
  * Returns 0, or MP_ERR_INVAL when malformed or beyond +-315576000000 s.

@@ -22,24 +22,6 @@ ProtobufCMessage *mp_pb_copy(const ProtobufCMessage *msg)
     return copy;
 }
 
-static size_t elem_size(ProtobufCType t)
-{
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE: return 8;
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_ENUM: return sizeof(int);
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    default: return 4;
-    }
-}
-
 /* Frees what one value slot of field f owns (not the slot itself). */
 static void free_value(const ProtobufCFieldDescriptor *f, void *slot)
 {
@@ -101,7 +83,7 @@ static int copy_value(const ProtobufCFieldDescriptor *f, void *dst, const void *
         *(ProtobufCMessage **)dst = d;
         return 0;
     }
-    default: memcpy(dst, src, elem_size(f->type)); return 0;
+    default: memcpy(dst, src, mp_pb_value_size(f->type)); return 0;
     }
 }
 
@@ -116,7 +98,7 @@ static bool is_default(const ProtobufCFieldDescriptor *f, const void *slot)
     case PROTOBUF_C_TYPE_MESSAGE: return *(ProtobufCMessage *const *)slot == NULL;
     default: {
         static const uint8_t zero[8];
-        return memcmp(slot, zero, elem_size(f->type)) == 0;
+        return memcmp(slot, zero, mp_pb_value_size(f->type)) == 0;
     }
     }
 }
@@ -127,7 +109,7 @@ static bool keys_equal(const ProtobufCFieldDescriptor *kf, const void *a, const 
         const char *x = *(char *const *)a, *y = *(char *const *)b;
         return strcmp(x ? x : "", y ? y : "") == 0;
     }
-    return memcmp(a, b, elem_size(kf->type)) == 0;
+    return memcmp(a, b, mp_pb_value_size(kf->type)) == 0;
 }
 
 static int merge_repeated(ProtobufCMessage *dst, const ProtobufCMessage *src,
@@ -139,7 +121,7 @@ static int merge_repeated(ProtobufCMessage *dst, const ProtobufCMessage *src,
     const char *sarr = *(char *const *)((const char *)src + f->offset);
     if (sn == 0)
         return 0;
-    size_t esz = elem_size(f->type);
+    size_t esz = mp_pb_value_size(f->type);
     bool map = mp_pb_field_is_map(dst->descriptor, f);
     char *grown = realloc(*darr, (*dn + sn) * esz);
     if (grown == NULL)
@@ -204,7 +186,7 @@ int mp_pb_merge(ProtobufCMessage *dst, const ProtobufCMessage *src)
                 /* The case is set first so that a failed copy (slot NULL)
                  * still frees cleanly. */
                 *dcase = f->id;
-                memset(dslot, 0, elem_size(f->type));
+                memset(dslot, 0, mp_pb_value_size(f->type));
                 rc = copy_value(f, dslot, sslot);
             }
         } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {

@@ -33,6 +33,7 @@
 #include "xds_translate_tls.h"
 #include "xds_translate_cluster.h"
 #include "xds_translate_listener.h"
+#include "grpc_thread.h"
 
 int (*mp_server_on_start)(struct mp_server *server, void *arg);
 void *mp_server_on_start_arg;
@@ -71,6 +72,46 @@ void mp_server_stop(struct mp_server *server)
     server->drain_deadline_us = 0; /* read by the async handler: exit now */
 }
 
+struct mp_grpc_thread *mp_server_grpc_thread(struct mp_server *server)
+{
+    struct mp_grpc_thread *gt = atomic_load(&server->grpc);
+    if (gt)
+        return gt;
+    pthread_mutex_lock(&server->grpc_mu);
+    gt = atomic_load(&server->grpc);
+    if (!gt && mp_grpc_thread_new(&gt) == 0)
+        atomic_store(&server->grpc, gt);
+    pthread_mutex_unlock(&server->grpc_mu);
+    return gt;
+}
+
+int mp_server_add_stop_hook(struct mp_server *server, void (*fn)(void *arg), void *arg)
+{
+    struct mp_srv_hook *h = malloc(sizeof(*h));
+    if (!h)
+        return MP_ERR_NOMEM;
+    h->fn = fn;
+    h->arg = arg;
+    h->next = server->stop_hooks;
+    server->stop_hooks = h;
+    return 0;
+}
+
+void mp_server_init_hold(struct mp_server *server)
+{
+    server->init_held = true;
+}
+
+void mp_server_init_done(struct mp_server *server)
+{
+    if (!server->init_held)
+        return;
+    server->init_held = false;
+    int expected = MP_SERVER_INITIALIZING;
+    atomic_compare_exchange_strong(&server->state, &expected, MP_SERVER_LIVE);
+    MP_LOG(MP_LOG_MAIN, MP_LOG_INFO, "initialization complete: serving");
+}
+
 /* ---- TLS secrets ----------------------------------------------------------------- */
 
 void mp_server_set_secret_lookup(struct mp_server *server,
@@ -79,6 +120,12 @@ void mp_server_set_secret_lookup(struct mp_server *server,
 {
     server->secret_lookup = fn;
     server->secret_lookup_arg = arg;
+    server->secrets_gen++;
+}
+
+void mp_server_secrets_changed(struct mp_server *server)
+{
+    server->secrets_gen++;
 }
 
 static const struct mp_tls_secret *secret_lookup(void *arg, const char *name)
@@ -152,6 +199,10 @@ static void resolve_stats(struct mp_server *s, struct mp_snapshot *snap)
 {
     for (size_t i = 0; i < snap->n_listeners; i++) {
         struct mp_listener_config *l = snap->listeners[i];
+        /* a listener shared with the snapshot in force is resolved already:
+         * workers read it, so it is not written again */
+        if (l->stats)
+            continue;
         l->stats = mp_http_stats_listener(s->stats, l->stat_name);
         for (size_t j = 0; j <= l->n_chains; j++) {
             struct mp_filter_chain *c = j < l->n_chains ? &l->chains[j] : l->default_chain;
@@ -170,6 +221,19 @@ static void resolve_stats(struct mp_server *s, struct mp_snapshot *snap)
     }
     for (size_t i = 0; i < snap->n_clusters; i++) {
         struct mp_snapshot_cluster *e = &snap->clusters[i];
+        /* same cluster and endpoints as in force: share the LB (its
+         * per-worker state survives the swap) and, while no secret changed,
+         * the TLS context */
+        const struct mp_snapshot_cluster *prev =
+            s->current ? mp_snapshot_find_cluster_entry(s->current, e->cluster->name,
+                                                        strlen(e->cluster->name))
+                       : NULL;
+        if (prev && prev->cluster == e->cluster) {
+            if (prev->hosts == e->hosts && prev->lb && !e->lb)
+                e->lb = mp_lb_ref(prev->lb);
+            if (s->secrets_gen == s->current_secrets_gen && prev->tls && !e->tls)
+                e->tls = mp_tls_context_ref(prev->tls);
+        }
         const char *name = e->cluster->alt_stat_name && *e->cluster->alt_stat_name
                                ? e->cluster->alt_stat_name
                                : e->cluster->name;
@@ -271,6 +335,7 @@ int mp_snapshot_publish(struct mp_server *s, struct mp_snapshot *snap, char **er
     s->n_listeners = k;
     mp_snapshot_unref(s->current);
     s->current = snap;
+    s->current_secrets_gen = s->secrets_gen;
     snap->version = ++s->version;
     return 0;
 fail:
@@ -299,32 +364,13 @@ struct mp_snapshot *mp_server_current_snapshot(struct mp_server *s)
 /* STRICT_DNS / LOGICAL_DNS clusters of the bootstrap are resolved once here. */
 static int resolve_dns_cluster(struct mp_snapshot *snap, struct mp_cluster *c)
 {
-    size_t n = c->n_dns_targets;
-    if (n == 0)
-        return 0;
-    struct mp_dns_answer *answers = calloc(n, sizeof(*answers));
-    const struct mp_dns_answer **ptrs = calloc(n, sizeof(*ptrs));
-    int rc = MP_ERR_NOMEM;
-    if (!answers || !ptrs)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        if (mp_dns_resolve(c->dns_targets[i].hostname, c->dns_targets[i].port, c->dns_family,
-                           &answers[i]) == 0)
-            ptrs[i] = &answers[i];
-        else
-            MP_LOG(MP_LOG_UPSTREAM, MP_LOG_WARN, "cluster %s: cannot resolve %s", c->name,
-                   c->dns_targets[i].hostname);
-    }
     struct mp_host_set *hs = NULL;
-    rc = mp_host_set_from_dns(c, ptrs, &hs);
-    if (rc == 0)
-        rc = mp_snapshot_set_hosts(snap, c->name, hs);
-    for (size_t i = 0; i < n; i++)
-        mp_dns_answer_clear(&answers[i]);
-out:
-    free(answers);
-    free(ptrs);
-    return rc;
+    size_t failed = 0;
+    int rc = mp_cluster_dns_resolve_now(c, &hs, &failed);
+    if (failed)
+        MP_LOG(MP_LOG_UPSTREAM, MP_LOG_WARN, "cluster %s: %zu of %zu DNS names did not resolve",
+               c->name, failed, c->n_dns_targets);
+    return rc < 0 ? rc : mp_snapshot_set_hosts(snap, c->name, hs);
 }
 
 static int build_static_snapshot(struct mp_server *s, struct mp_snapshot **out, char **err)
@@ -543,6 +589,7 @@ int mp_server_run(const struct mp_options *opts, Envoy__Config__Bootstrap__V3__B
     s->opts = opts;
     s->bootstrap = bootstrap;
     s->start_wall_us = mp_wall_us();
+    pthread_mutex_init(&s->grpc_mu, NULL);
     atomic_init(&s->state, MP_SERVER_INITIALIZING);
     signal(SIGPIPE, SIG_IGN);
     s->loop = ev_default_loop(EVFLAG_AUTO);
@@ -617,17 +664,26 @@ int mp_server_run(const struct mp_options *opts, Envoy__Config__Bootstrap__V3__B
     ev_timer_init(&s->stats_timer, stats_cb, sflush, sflush);
     s->stats_timer.data = s;
     ev_timer_start(s->loop, &s->stats_timer);
-    atomic_store(&s->state, MP_SERVER_LIVE);
+    if (!s->init_held)
+        atomic_store(&s->state, MP_SERVER_LIVE);
     MP_LOG(MP_LOG_MAIN, MP_LOG_INFO, "meshproxy started: %u workers", s->n_workers);
     ev_run(s->loop, 0);
     MP_LOG(MP_LOG_MAIN, MP_LOG_INFO, "meshproxy exiting");
     rc = 0;
 out:
     free(err);
+    while (s->stop_hooks) {
+        struct mp_srv_hook *h = s->stop_hooks;
+        s->stop_hooks = h->next;
+        h->fn(h->arg);
+        free(h);
+    }
     if (s->admin)
         mp_admin_free(s->admin);
     for (unsigned i = 0; s->workers && i < s->n_workers; i++)
         mp_worker_stop_and_free(s->workers[i]);
+    /* after the workers: their filters may have had calls on it */
+    mp_grpc_thread_free(atomic_load(&s->grpc));
     mp_access_log_flush_all();
     mp_access_log_set_wakeup(NULL, NULL);
     for (size_t i = 0; i < s->n_listeners; i++) {
@@ -643,6 +699,7 @@ out:
     mp_http_stats_free_all();
     mp_stats_free(s->stats);
     ev_loop_destroy(s->loop);
+    pthread_mutex_destroy(&s->grpc_mu);
     free(s);
     return rc;
 }

@@ -55,6 +55,29 @@ void mp_server_stop(struct mp_server *server);
 /** The stats registry (main-thread slot: mp_stats_main_slot). */
 struct mp_stats *mp_server_stats(struct mp_server *server);
 
+struct mp_grpc_thread; /* xds/grpc_thread.h */
+/**
+ * The process's one grpc thread (xds/grpc_thread.h), started on first use:
+ * xDS streams, ext_authz and rate limit calls all run on it. Any thread; the
+ * server owns it and stops it after the workers at exit. NULL when it cannot
+ * be started (out of memory, thread creation failed).
+ */
+struct mp_grpc_thread *mp_server_grpc_thread(struct mp_server *server);
+/**
+ * Registers fn(arg) to run on the main thread when the main loop has ended,
+ * before the workers and the grpc thread stop (in reverse order of
+ * registration): components started by mp_server_on_start stop here.
+ * Returns 0 or MP_ERR_NOMEM.
+ */
+int mp_server_add_stop_hook(struct mp_server *server, void (*fn)(void *arg), void *arg);
+/**
+ * Keeps the server INITIALIZING (/ready 503) after start-up until
+ * mp_server_init_done: the xDS client holds it until the first complete
+ * CDS/EDS/LDS/RDS set is in force. Main thread, from mp_server_on_start.
+ */
+void mp_server_init_hold(struct mp_server *server);
+/** Ends mp_server_init_hold: the server turns LIVE (unless draining). Main thread. */
+void mp_server_init_done(struct mp_server *server);
 /** Number of worker threads. */
 unsigned mp_server_worker_count(const struct mp_server *server);
 
@@ -80,6 +103,12 @@ void mp_server_set_secret_lookup(struct mp_server *server,
                                  const struct mp_tls_secret *(*fn)(void *arg, const char *name),
                                  void *arg);
 
+/**
+ * Tells the server that secrets behind the lookup changed (SDS rotation):
+ * the next publication builds new cluster TLS contexts instead of sharing
+ * the ones in force. Main thread.
+ */
+void mp_server_secrets_changed(struct mp_server *server);
 /**
  * Registers a function that appends more entries (JSON objects, each
  * preceded by a comma) to /config_dump's "configs" array: dynamic resources.

@@ -5,6 +5,7 @@
 #define MP_SERVER_INT_H
 
 #include <ev.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -54,9 +55,21 @@ struct mp_server {
     size_t n_secrets;
     const struct mp_tls_secret *(*secret_lookup)(void *arg, const char *name); /* SDS, or NULL */
     void *secret_lookup_arg;
+    uint64_t secrets_gen;         /* bumped when SDS secrets change */
+    uint64_t current_secrets_gen; /* secrets_gen when current was published */
     mp_config_dump_fn dump_fn;
     void *dump_arg;
     struct mp_counter *log_dropped;
+    pthread_mutex_t grpc_mu; /* guards the first start of grpc only */
+    struct mp_grpc_thread *_Atomic grpc;
+    struct mp_srv_hook *stop_hooks; /* newest first */
+    bool init_held;
+};
+
+struct mp_srv_hook {
+    void (*fn)(void *arg);
+    void *arg;
+    struct mp_srv_hook *next;
 };
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include "snapshot.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,30 +68,47 @@ int mp_snapshot_add_route_config(struct mp_snapshot *snap, const char *name,
     return 0;
 }
 
+static int push_cluster(struct mp_snapshot *snap, struct mp_cluster *c, struct mp_host_set *hs)
+{
+    if (snap->n_clusters == snap->cap_clusters) {
+        size_t cap = snap->cap_clusters ? snap->cap_clusters * 2 : 8;
+        struct mp_snapshot_cluster *v = realloc(snap->clusters, cap * sizeof(*v));
+        if (!v) {
+            mp_host_set_unref(hs);
+            mp_cluster_unref(c);
+            return MP_ERR_NOMEM;
+        }
+        snap->clusters = v;
+        snap->cap_clusters = cap;
+    }
+    struct mp_snapshot_cluster *e = &snap->clusters[snap->n_clusters++];
+    memset(e, 0, sizeof(*e));
+    e->cluster = c;
+    e->hosts = hs ? hs : c->static_hosts ? mp_host_set_ref(c->static_hosts) : NULL;
+    return 0;
+}
+
 int mp_snapshot_add_cluster(struct mp_snapshot *snap, struct mp_cluster *c)
 {
-    if (snap->sealed) {
+    bool dup = false;
+    for (size_t i = 0; i < snap->n_clusters && !dup; i++)
+        dup = strcmp(snap->clusters[i].cluster->name, c->name) == 0;
+    if (snap->sealed || dup) {
         mp_cluster_unref(c);
         return MP_ERR_INVAL;
     }
-    for (size_t i = 0; i < snap->n_clusters; i++) {
-        if (strcmp(snap->clusters[i].cluster->name, c->name) == 0) {
-            mp_cluster_unref(c);
-            return MP_ERR_INVAL;
-        }
-    }
-    struct mp_snapshot_cluster *v = realloc(snap->clusters, (snap->n_clusters + 1) * sizeof(*v));
-    if (!v) {
+    return push_cluster(snap, c, NULL);
+}
+
+int mp_snapshot_add_cluster_unique(struct mp_snapshot *snap, struct mp_cluster *c,
+                                   struct mp_host_set *hs)
+{
+    if (snap->sealed) {
+        mp_host_set_unref(hs);
         mp_cluster_unref(c);
-        return MP_ERR_NOMEM;
+        return MP_ERR_INVAL;
     }
-    snap->clusters = v;
-    memset(&v[snap->n_clusters], 0, sizeof(v[0]));
-    v[snap->n_clusters].cluster = c;
-    if (c->static_hosts)
-        v[snap->n_clusters].hosts = mp_host_set_ref(c->static_hosts);
-    snap->n_clusters++;
-    return 0;
+    return push_cluster(snap, c, hs);
 }
 
 int mp_snapshot_set_hosts(struct mp_snapshot *snap, const char *cluster_name,

@@ -49,6 +49,7 @@ struct mp_snapshot {
     size_t n_routes;
     struct mp_snapshot_cluster *clusters; /* sorted by name after mp_snapshot_seal */
     size_t n_clusters;
+    size_t cap_clusters;
     int sealed;
 };
 
@@ -76,6 +77,15 @@ int mp_snapshot_add_route_config(struct mp_snapshot *snap, const char *name,
  */
 int mp_snapshot_add_cluster(struct mp_snapshot *snap, struct mp_cluster *c);
 
+/**
+ * Adds a cluster whose name the caller guarantees is not in the snapshot yet
+ * (the xDS store's names are unique), with its endpoints: O(1), where
+ * mp_snapshot_add_cluster checks every name. Takes over one reference of c
+ * and of hs (hs may be NULL: c->static_hosts is used), released on failure
+ * too. Returns 0, MP_ERR_NOMEM or MP_ERR_INVAL (sealed).
+ */
+int mp_snapshot_add_cluster_unique(struct mp_snapshot *snap, struct mp_cluster *c,
+                                   struct mp_host_set *hs);
 /**
  * Sets the endpoints of the cluster called name (EDS, or DNS answers),
  * taking over one reference of hs (released on failure too). Returns 0,

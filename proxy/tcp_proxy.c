@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 struct tcpp {
     struct mp_conn *c;
     const struct mp_tcp_proxy_config *cfg;
+    const char *cluster; /* picked for this connection (weighted_clusters); owned by cfg */
     const struct mp_snapshot_cluster *ce;
     struct mp_lb_worker *lbw;
     const struct mp_host *host;
@@ -217,7 +219,7 @@ static void tcpp_destroy(struct mp_conn *c)
             .bytes_received = t->rx,
             .bytes_sent = t->tx,
             .upstream_host = t->host ? t->host->addr_str : NULL,
-            .upstream_cluster = t->cfg->cluster,
+            .upstream_cluster = t->cluster,
             .downstream_remote = c->remote,
             .downstream_local = c->local,
         };
@@ -242,6 +244,21 @@ const struct mp_conn_codec_ops mp_tcp_proxy_codec = {
     .destroy = tcpp_destroy,
 };
 
+/* Per-thread xorshift for the weighted cluster pick (no lock, no syscall per connection). */
+static uint64_t pick_random(void)
+{
+    static _Thread_local uint64_t s;
+    if (s == 0) {
+        if (getrandom(&s, sizeof(s), 0) != sizeof(s))
+            s = (uint64_t)mp_now_us() * 0x9e3779b97f4a7c15ull;
+        s |= 1;
+    }
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+}
+
 int mp_tcp_proxy_init(struct mp_conn *c)
 {
     struct tcpp *t = calloc(1, sizeof(*t));
@@ -259,7 +276,8 @@ int mp_tcp_proxy_init(struct mp_conn *c)
         mp_counter_inc(t->cfg->stats->cx_total, slot, 1);
         mp_gauge_add(t->cfg->stats->cx_active, slot, 1);
     }
-    t->ce = mp_snapshot_find_cluster_entry(c->snap, t->cfg->cluster, strlen(t->cfg->cluster));
+    t->cluster = mp_tcp_proxy_pick_cluster(t->cfg, pick_random());
+    t->ce = mp_snapshot_find_cluster_entry(c->snap, t->cluster, strlen(t->cluster));
     if (!t->ce) {
         if (t->cfg->stats)
             mp_counter_inc(t->cfg->stats->no_route, slot, 1);

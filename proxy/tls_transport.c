@@ -401,7 +401,10 @@ static int fail(struct mp_tls_transport *t)
     if (t->error == NULL)
         t->error = "TLS error";
     ERR_clear_error();
-    mp_tls_count(&t->cs.stats->connection_error);
+    /* Envoy's connection_error leaves out refusals already counted as
+     * fail_verify_* (the peer that got our alert counts its own error). */
+    if (t->cs.verify_fail == MP_TLS_VERIFY_OK)
+        mp_tls_count(&t->cs.stats->connection_error);
     return MP_ERR_PROTO;
 }
 
@@ -436,8 +439,16 @@ int mp_tls_transport_handshake(struct mp_tls_transport *t)
     if (r == 1)
         return handshake_finished(t);
     int e = SSL_get_error(t->ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-        return t->eof ? fail(t) : MP_ERR_AGAIN;
+    if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && !t->eof)
+        return MP_ERR_AGAIN;
+    if (t->eof && t->cs.verify_fail == MP_TLS_VERIFY_OK && ERR_peek_error() == 0) {
+        /* The peer left before the handshake ended (SSL_ERROR_SYSCALL with an
+         * empty queue): a TCP probe or port check, not a TLS error; Envoy's
+         * connection_error skips it too. */
+        t->failed = true;
+        t->error = "connection closed during the TLS handshake";
+        return MP_ERR_PROTO;
+    }
     return fail(t);
 }
 

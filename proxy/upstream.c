@@ -323,6 +323,9 @@ static void read_cb(struct ev_loop *loop, ev_io *io, int revents)
             if (r == MP_ERR_CLOSED)
                 u->eof = true;
             else if (r != MP_ERR_AGAIN) {
+                /* tell the server why (bad_certificate ...) before closing */
+                mp_tls_transport_take_output(u->tls, &u->raw_out);
+                mp_buffer_write_fd(&u->raw_out, u->fd);
                 mp_upconn_close(u, MP_UPSTREAM_CONNECT_FAIL);
                 return;
             }
@@ -370,7 +373,12 @@ static void write_cb(struct ev_loop *loop, ev_io *io, int revents)
         if (p->tls) {
             static const char *const h2[] = {"h2"};
             static const char *const h1[] = {"http/1.1"};
-            struct mp_tls_transport_opts o = {0};
+            /* count in cluster.<name>.ssl.*, which outlives the context */
+            struct mp_tls_transport_opts o = {.stats = p->stats ? &p->stats->ssl : NULL};
+            uint32_t max_sessions = mp_tls_context_config(p->tls)->max_session_keys;
+            if (!p->tls_sessions && max_sessions > 0)
+                p->tls_sessions = mp_tls_session_cache_new(max_sessions); /* NULL: no resumption */
+            o.sessions = p->tls_sessions;
             if (mp_tls_context_config(p->tls)->n_alpn == 0) {
                 o.alpn = p->proto == MP_UPSTREAM_PROTO_HTTP2 ? h2 : h1;
                 o.n_alpn = 1;
@@ -520,6 +528,9 @@ static struct mp_pool *pool_get(struct mp_worker *w, const struct mp_snapshot_cl
                 /* new connections use the new TLS settings */
                 mp_tls_context_unref(p->tls);
                 p->tls = ce->tls ? mp_tls_context_ref(ce->tls) : NULL;
+                /* a resumed session skips verification: never under new settings */
+                mp_tls_session_cache_free(p->tls_sessions);
+                p->tls_sessions = NULL;
             }
             return p;
         }
@@ -706,6 +717,7 @@ void mp_upstream_pools_free(struct mp_worker *w)
     while (p) {
         struct mp_pool *next = p->next;
         mp_tls_context_unref(p->tls);
+        mp_tls_session_cache_free(p->tls_sessions);
         free(p->cluster_name);
         free(p);
         p = next;

@@ -21,6 +21,7 @@ struct mp_cluster_stats;
 struct mp_host_stats;
 struct mp_tls_context;
 struct mp_tls_transport;
+struct mp_tls_session_cache;
 struct upconn;
 struct mp_pool;
 
@@ -59,6 +60,7 @@ struct mp_pool {
     struct mp_cluster_stats *stats;
     struct mp_host_stats *hstats; /* may be NULL */
     struct mp_tls_context *tls;   /* one reference; NULL = plaintext */
+    struct mp_tls_session_cache *tls_sessions; /* resumption with this host, or NULL */
     struct upconn *conns;
     uint32_t n_conns;
     uint32_t n_connecting;

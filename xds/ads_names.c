@@ -19,13 +19,14 @@ void mp_ads_names_clear(struct mp_ads_names *s)
     s->n = s->cap = 0;
 }
 
-/* Index of name, or of where it would go; *found says which. */
-static size_t find(const struct mp_ads_names *s, const char *name, bool *found)
+size_t mp_ads_names_search(const void *base, size_t n, size_t stride, size_t name_off,
+                           const char *name, bool *found)
 {
-    size_t lo = 0, hi = s->n;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(s->v[mid], name);
+        const char *m = *(char *const *)((const char *)base + mid * stride + name_off);
+        int c = strcmp(m, name);
         if (c == 0) {
             *found = true;
             return mid;
@@ -37,6 +38,12 @@ static size_t find(const struct mp_ads_names *s, const char *name, bool *found)
     }
     *found = false;
     return lo;
+}
+
+/* Index of name, or of where it would go; *found says which. */
+static size_t find(const struct mp_ads_names *s, const char *name, bool *found)
+{
+    return mp_ads_names_search(s->v, s->n, sizeof(*s->v), 0, name, found);
 }
 
 bool mp_ads_names_has(const struct mp_ads_names *s, const char *name)
@@ -136,4 +143,16 @@ int mp_ads_names_minus(struct mp_ads_names *out, const struct mp_ads_names *a,
         }
     }
     return 0;
+}
+
+const char *mp_ads_message_name(const ProtobufCMessage *msg)
+{
+    static const char *const fields[] = {"name", "cluster_name"};
+    for (size_t i = 0; i < MP_ARRAY_LEN(fields); i++) {
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, fields[i]);
+        if (f && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED)
+            return *(char *const *)((const char *)msg + f->offset);
+    }
+    return NULL;
 }

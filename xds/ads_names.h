@@ -1,12 +1,14 @@
 /*
  * ads_names.h: a sorted set of owned strings (resource names), the unit of
- * xDS subscription bookkeeping.
+ * xDS subscription bookkeeping; and the name lookups that the client and the
+ * control plane share (search in a sorted array, a resource's own name).
  */
 #ifndef MP_ADS_NAMES_H
 #define MP_ADS_NAMES_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <protobuf-c/protobuf-c.h>
 
 struct mp_ads_names {
     char **v; /* sorted by strcmp, unique, each malloc'd */
@@ -55,5 +57,20 @@ int mp_ads_names_union(struct mp_ads_names *dst, const struct mp_ads_names *src)
  */
 int mp_ads_names_minus(struct mp_ads_names *out, const struct mp_ads_names *a,
                        const struct mp_ads_names *b);
+
+/**
+ * Binary search of name in an array of n elements of stride bytes each,
+ * sorted by strcmp of the `char *` at byte offset name_off of each element.
+ * Returns name's index, or the index it would be inserted at; *found says
+ * which.
+ */
+size_t mp_ads_names_search(const void *base, size_t n, size_t stride, size_t name_off,
+                           const char *name, bool *found);
+
+/**
+ * A resource's own name: its string field "name", or "cluster_name" for a
+ * ClusterLoadAssignment. Points into msg; NULL when it has neither.
+ */
+const char *mp_ads_message_name(const ProtobufCMessage *msg);
 
 #endif

@@ -5,6 +5,7 @@
  */
 #include "ads_session.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,21 +48,8 @@ static const struct ads_type *type_find_const(const struct mp_ads_session *s, co
 
 static size_t held_index(const struct ads_type *t, const char *name, bool *found)
 {
-    size_t lo = 0, hi = t->n_held;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(t->held[mid].name, name);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return mp_ads_names_search(t->held, t->n_held, sizeof(*t->held),
+                               offsetof(struct ads_held, name), name, found);
 }
 
 struct ads_held *mp_ads_held_find(const struct ads_type *t, const char *name)
@@ -221,20 +209,6 @@ void mp_ads_decoded_free(struct ads_decoded *d)
     memset(d, 0, sizeof(*d));
 }
 
-/* The resource's own name: field "name", or "cluster_name" for a
- * ClusterLoadAssignment. */
-static const char *message_name(const ProtobufCMessage *msg)
-{
-    static const char *const fields[] = {"name", "cluster_name"};
-    for (size_t i = 0; i < MP_ARRAY_LEN(fields); i++) {
-        const ProtobufCFieldDescriptor *f =
-            protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, fields[i]);
-        if (f && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED)
-            return *(char *const *)((const char *)msg + f->offset);
-    }
-    return NULL;
-}
-
 int mp_ads_decode_any(struct ads_type *t, const Google__Protobuf__Any *any, const char *name_hint,
                       const char *version, struct ads_decoded *d, size_t i, char **err)
 {
@@ -269,7 +243,7 @@ int mp_ads_decode_any(struct ads_type *t, const Google__Protobuf__Any *any, cons
         return MP_ERR_PARSE;
     }
     d->msgs[i] = msg;
-    const char *name = name_hint && name_hint[0] ? name_hint : message_name(msg);
+    const char *name = name_hint && name_hint[0] ? name_hint : mp_ads_message_name(msg);
     if (!name || !name[0])
         return mp_set_err(err, "resources[%zu]: %s has no name", i, desc->name);
     if (mp_ads_deps_collect(t->type_url, msg, &d->deps[i]))

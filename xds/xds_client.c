@@ -356,6 +356,20 @@ static void open_stream(struct mp_xds_client *c)
 
 /* ---- public ---- */
 
+/* Frees what mp_xds_client_new made, for its failure path and
+ * mp_xds_client_free. */
+static void client_release(struct mp_xds_client *c)
+{
+    mp_ads_session_free(c->session);
+    free(c->first_request_ms);
+    free(c->fetch_timed_out);
+    free(c->target);
+    free(c->method);
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
 int mp_xds_client_new(struct mp_grpc_thread *gt, const struct mp_xds_client_config *cfg,
                       struct mp_xds_client **out, char **err)
 {
@@ -430,14 +444,7 @@ int mp_xds_client_new(struct mp_grpc_thread *gt, const struct mp_xds_client_conf
     *out = c;
     return 0;
 fail:
-    mp_ads_session_free(c->session);
-    free(c->first_request_ms);
-    free(c->fetch_timed_out);
-    free(c->target);
-    free(c->method);
-    pthread_cond_destroy(&c->cond);
-    pthread_mutex_destroy(&c->lock);
-    free(c);
+    client_release(c);
     return rc;
 }
 
@@ -480,14 +487,7 @@ void mp_xds_client_free(struct mp_xds_client *c)
     if (c->channel)
         grpc_channel_destroy(c->channel);
     grpc_slice_unref(c->details);
-    mp_ads_session_free(c->session);
-    free(c->first_request_ms);
-    free(c->fetch_timed_out);
-    free(c->target);
-    free(c->method);
-    pthread_cond_destroy(&c->cond);
-    pthread_mutex_destroy(&c->lock);
-    free(c);
+    client_release(c);
 }
 
 struct subscribe_work {

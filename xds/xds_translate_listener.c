@@ -16,6 +16,7 @@
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
 #include "proxy/access_log.h"
 #include "proxy/mp_common.h"
+#include "proxy/network_filter.h"
 #include "proxy/route_table.h"
 #include "proxy/tls_config.h"
 #include "proxy/tls_context.h"
@@ -327,8 +328,54 @@ static void tcp_proxy_free(struct mp_tcp_proxy_config *t)
         return;
     free(t->stat_prefix);
     free(t->cluster);
+    for (size_t i = 0; i < t->n_weighted_clusters; i++)
+        free(t->weighted_clusters[i].name);
+    free(t->weighted_clusters);
     access_logs_free(t->access_logs, t->n_access_logs);
     free(t);
+}
+
+/* weighted_clusters: Envoy requires at least one entry, each with a name and weight >= 1. */
+static int translate_tcp_weighted(
+    const Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc,
+    struct mp_tcp_proxy_config *t, char **err)
+{
+    if (!wc || wc->n_clusters == 0)
+        return mp_set_err(err, "weighted_clusters.clusters: at least one cluster is required");
+    t->weighted_clusters = calloc(wc->n_clusters, sizeof(*t->weighted_clusters));
+    if (!t->weighted_clusters)
+        return MP_ERR_NOMEM;
+    for (size_t i = 0; i < wc->n_clusters; i++) {
+        const char *name = wc->clusters[i]->name;
+        if (!name || !*name)
+            return mp_set_err(err, "weighted_clusters.clusters[%zu].name: must not be empty", i);
+        if (wc->clusters[i]->weight == 0)
+            return mp_set_err(err, "weighted_clusters.clusters[%zu].weight: must be at least 1",
+                              i);
+        if (wc->clusters[i]->metadata_match)
+            return mp_set_err(err, "weighted_clusters.clusters[%zu].metadata_match: unsupported",
+                              i);
+        struct mp_tcp_weighted_cluster *e = &t->weighted_clusters[i];
+        if (!(e->name = strdup(name)))
+            return MP_ERR_NOMEM;
+        e->weight = wc->clusters[i]->weight;
+        t->n_weighted_clusters++;
+        t->total_weight += e->weight;
+    }
+    return 0;
+}
+
+const char *mp_tcp_proxy_pick_cluster(const struct mp_tcp_proxy_config *t, uint64_t random)
+{
+    if (t->cluster || t->n_weighted_clusters == 0)
+        return t->cluster;
+    uint64_t r = random % t->total_weight;
+    for (size_t i = 0; i < t->n_weighted_clusters; i++) {
+        if (r < t->weighted_clusters[i].weight)
+            return t->weighted_clusters[i].name;
+        r -= t->weighted_clusters[i].weight;
+    }
+    return t->weighted_clusters[t->n_weighted_clusters - 1].name; /* not reached */
 }
 
 static int translate_tcp_proxy(const Google__Protobuf__Any *any, struct mp_tcp_proxy_config **out,
@@ -346,15 +393,25 @@ static int translate_tcp_proxy(const Google__Protobuf__Any *any, struct mp_tcp_p
         rc = mp_set_err(err, "stat_prefix: must not be empty");
         goto done;
     }
-    if (pb->cluster_specifier_case !=
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER) {
-        rc = mp_set_err(err, "cluster: required (weighted_clusters is not supported)");
+    t->stat_prefix = strdup(pb->stat_prefix);
+    if (!t->stat_prefix)
+        goto done;
+    if (pb->cluster_specifier_case ==
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS) {
+        rc = translate_tcp_weighted(pb->weighted_clusters, t, err);
+        if (rc < 0)
+            goto done;
+        rc = MP_ERR_NOMEM;
+    } else if (pb->cluster_specifier_case ==
+                   ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER &&
+               pb->cluster) {
+        t->cluster = strdup(pb->cluster);
+        if (!t->cluster)
+            goto done;
+    } else {
+        rc = mp_set_err(err, "cluster: one of cluster or weighted_clusters is required");
         goto done;
     }
-    t->stat_prefix = strdup(pb->stat_prefix);
-    t->cluster = strdup(pb->cluster);
-    if (!t->stat_prefix || !t->cluster)
-        goto done;
     t->idle_timeout_ms = duration_ms(pb->idle_timeout, 3600000);
     rc = translate_access_logs(pb->access_log, pb->n_access_log, &t->access_logs, &t->n_access_logs,
                                err);
@@ -369,12 +426,40 @@ done:
     return rc;
 }
 
+/* A non-terminal network filter (proxy/network_filter.h), appended to c's list. */
+static int translate_network_filter(const struct mp_network_filter_ops *nf,
+                                    const Envoy__Config__Listener__V3__Filter *f,
+                                    const Google__Protobuf__Any *any, size_t n_filters,
+                                    struct mp_filter_chain *c, char **err)
+{
+    if (!c->network_filters) {
+        /* room for every filter the chain lists; the terminal one is not stored here */
+        c->network_filters = calloc(n_filters, sizeof(*c->network_filters));
+        if (!c->network_filters)
+            return MP_ERR_NOMEM;
+    }
+    struct mp_network_filter_config *fc = &c->network_filters[c->n_network_filters];
+    fc->ops = nf;
+    if (f->name && *f->name && !(fc->name = strdup(f->name)))
+        return MP_ERR_NOMEM;
+    int rc = nf->parse(any ? any->value.data : NULL, any ? any->value.len : 0, &fc->config, err);
+    if (rc < 0) {
+        free(fc->name);
+        memset(fc, 0, sizeof(*fc));
+        mp_err_prefix(err, "typed_config");
+        return rc;
+    }
+    c->n_network_filters++;
+    return 0;
+}
+
 static void chain_clear(struct mp_filter_chain *c)
 {
     free(c->name);
     mp_fc_match_clear(&c->match);
     mp_tls_context_unref(c->tls);
     mp_tls_config_unref(c->tls_config);
+    mp_network_filters_free(c->network_filters, c->n_network_filters);
     hcm_free(c->hcm);
     tcp_proxy_free(c->tcp_proxy);
     memset(c, 0, sizeof(*c));
@@ -437,6 +522,16 @@ static int translate_chain(const Envoy__Config__Listener__V3__FilterChain *pb,
             }
             continue;
         }
+        const struct mp_network_filter_ops *nf =
+            mp_network_filter_find(f->name, any ? any->type_url : NULL);
+        if (nf) {
+            rc = translate_network_filter(nf, f, any, pb->n_filters, c, err);
+            if (rc < 0) {
+                mp_err_prefix(err, "filters[%zu]", i);
+                return rc;
+            }
+            continue;
+        }
         return mp_set_err(err, "filters[%zu]: unsupported network filter %s%s%s", i, f->name,
                           *t ? " of type " : "", t);
     }
@@ -480,10 +575,24 @@ static int translate_address(const Envoy__Config__Core__V3__Address *a,
     return l->stat_name ? 0 : MP_ERR_NOMEM;
 }
 
+struct mp_listener_config *mp_listener_config_ref(struct mp_listener_config *l)
+{
+    atomic_fetch_add_explicit(&l->extra_refs, 1, memory_order_relaxed);
+    return l;
+}
+
 void mp_listener_config_free(struct mp_listener_config *l)
 {
     if (!l)
         return;
+    /* extra_refs counts references beyond the first, so a fresh calloc'd
+     * translation needs no initialisation */
+    uint32_t n = atomic_load_explicit(&l->extra_refs, memory_order_acquire);
+    while (n > 0) {
+        if (atomic_compare_exchange_weak_explicit(&l->extra_refs, &n, n - 1, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return;
+    }
     for (size_t i = 0; i < l->n_chains; i++)
         chain_clear(&l->chains[i]);
     free(l->chains);

@@ -3,14 +3,16 @@
  *
  * Supported: socket_address (IPv4/IPv6), filter_chains with filter_chain_match
  * (destination_port, server_names, transport_protocol, application_protocols),
- * default_filter_chain, traffic_direction, and in each chain one terminal
- * network filter: envoy.filters.network.http_connection_manager or
- * envoy.filters.network.tcp_proxy. Errors name the field path
+ * default_filter_chain, traffic_direction, and in each chain the
+ * non-terminal network filters of filters/network_registry.c followed by one
+ * terminal network filter: envoy.filters.network.http_connection_manager or
+ * envoy.filters.network.tcp_proxy (cluster or weighted_clusters). Errors name the field path
  * ("filter_chains[0].filters[0].typed_config.http_filters[1]: unknown filter ...").
  */
 #ifndef MP_XDS_TRANSLATE_LISTENER_H
 #define MP_XDS_TRANSLATE_LISTENER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +22,7 @@
 #include "filters/listener/listener_filters.h"
 #include "proxy/filter_chain_match.h"
 #include "proxy/http_filter.h"
+#include "proxy/network_filter.h"
 
 struct mp_route_config;
 struct mp_tls_context;
@@ -62,10 +65,19 @@ struct mp_hcm_config {
     struct mp_hcm_stats *stats; /* resolved at publication (proxy/http_stats.h) */
 };
 
+/** One entry of tcp_proxy weighted_clusters. */
+struct mp_tcp_weighted_cluster {
+    char *name;
+    uint32_t weight; /* >= 1 */
+};
+
 /** A tcp_proxy, translated. */
 struct mp_tcp_proxy_config {
     char *stat_prefix;
-    char *cluster;
+    char *cluster; /* cluster; NULL when weighted_clusters is used */
+    struct mp_tcp_weighted_cluster *weighted_clusters; /* picked per connection by weight */
+    size_t n_weighted_clusters;
+    uint64_t total_weight;
     uint64_t idle_timeout_ms; /* default 3600000 */
     struct mp_access_log **access_logs;
     size_t n_access_logs;
@@ -78,6 +90,10 @@ struct mp_filter_chain {
     struct mp_tls_config *tls_config; /* transport_socket TLS (server side), or NULL: plaintext */
     struct mp_tls_context *tls;       /* built from tls_config; NULL while an SDS secret is missing
                                          (the chain is warming and refuses connections) */
+    /* non-terminal network filters (local_ratelimit, rbac, ...), in order,
+       run at connection start before the terminal one (proxy/network_filter.h) */
+    struct mp_network_filter_config *network_filters;
+    size_t n_network_filters;
     /* the terminal network filter: exactly one of these */
     struct mp_hcm_config *hcm;
     struct mp_tcp_proxy_config *tcp_proxy;
@@ -102,6 +118,7 @@ struct mp_listener_config {
     uint32_t per_connection_buffer_limit;  /* default 1 MiB */
     struct mp_listener_filters filters;    /* listener_filters (tls/http inspector, original_dst) */
     struct mp_listener_stats *stats;       /* resolved at publication (proxy/http_stats.h) */
+    _Atomic uint32_t extra_refs; /* mp_listener_config_ref: snapshots sharing one translation */
 };
 
 /**
@@ -112,8 +129,21 @@ struct mp_listener_config {
 int mp_xds_translate_listener(const Envoy__Config__Listener__V3__Listener *l,
                               struct mp_listener_config **out, char **err);
 
-/** Frees a listener config; NULL is a no-op. */
+/**
+ * Drops one reference to a listener config (a fresh translation holds one);
+ * the last frees it. NULL is a no-op.
+ */
 void mp_listener_config_free(struct mp_listener_config *l);
+
+/**
+ * Picks the cluster name of a tcp_proxy for one connection: cluster, or a
+ * weighted_clusters entry chosen with probability weight / total_weight from
+ * random (any 64-bit value). Returns a name owned by t.
+ */
+const char *mp_tcp_proxy_pick_cluster(const struct mp_tcp_proxy_config *t, uint64_t random);
+
+/** Takes one more reference (any thread) and returns l. */
+struct mp_listener_config *mp_listener_config_ref(struct mp_listener_config *l);
 
 /**
  * Picks the filter chain for a connection with Envoy's match order

@@ -249,6 +249,46 @@ int mp_query_match_from_proto(struct mp_route_config *cfg, const QueryParameterM
     return 0;
 }
 
+/* A list of header matchers; an error is prefixed "<field>[i]". */
+static int header_matches(struct mp_route_config *cfg, HeaderMatcher *const *pb, size_t n,
+                          const char *field, const struct mp_header_match **out, size_t *n_out,
+                          char **err)
+{
+    struct mp_header_match *hm = mp_route_arena_alloc(cfg, n * sizeof(*hm));
+    if (hm == NULL)
+        return nomem(err);
+    for (size_t i = 0; i < n; i++) {
+        int rc = mp_header_match_from_proto(cfg, pb[i], &hm[i], err);
+        if (rc != 0) {
+            mp_err_prefix(err, "%s[%zu]", field, i);
+            return rc;
+        }
+    }
+    *out = hm;
+    *n_out = n;
+    return 0;
+}
+
+/* A list of query parameter matchers; an error is prefixed "<field>[i]". */
+static int query_matches(struct mp_route_config *cfg, QueryParameterMatcher *const *pb, size_t n,
+                         const char *field, const struct mp_query_match **out, size_t *n_out,
+                         char **err)
+{
+    struct mp_query_match *qm = mp_route_arena_alloc(cfg, n * sizeof(*qm));
+    if (qm == NULL)
+        return nomem(err);
+    for (size_t i = 0; i < n; i++) {
+        int rc = mp_query_match_from_proto(cfg, pb[i], &qm[i], err);
+        if (rc != 0) {
+            mp_err_prefix(err, "%s[%zu]", field, i);
+            return rc;
+        }
+    }
+    *out = qm;
+    *n_out = n;
+    return 0;
+}
+
 static uint32_t denominator(Envoy__Type__V3__FractionalPercent__DenominatorType d)
 {
     switch (d) {
@@ -326,28 +366,13 @@ static int match_from_proto(struct mp_route_config *cfg, const RouteMatch *pb,
     if (pb->n_dynamic_metadata > 0)
         return mp_set_err(err, "dynamic_metadata: not supported");
 
-    struct mp_header_match *hm = mp_route_arena_alloc(cfg, pb->n_headers * sizeof(*hm));
-    struct mp_query_match *qm = mp_route_arena_alloc(cfg, pb->n_query_parameters * sizeof(*qm));
-    if (hm == NULL || qm == NULL)
-        return nomem(err);
-    for (size_t i = 0; i < pb->n_headers; i++) {
-        rc = mp_header_match_from_proto(cfg, pb->headers[i], &hm[i], err);
-        if (rc != 0) {
-            mp_err_prefix(err, "headers[%zu]", i);
-            return rc;
-        }
-    }
-    for (size_t i = 0; i < pb->n_query_parameters; i++) {
-        rc = mp_query_match_from_proto(cfg, pb->query_parameters[i], &qm[i], err);
-        if (rc != 0) {
-            mp_err_prefix(err, "query_parameters[%zu]", i);
-            return rc;
-        }
-    }
-    out->headers = hm;
-    out->n_headers = pb->n_headers;
-    out->query_params = qm;
-    out->n_query_params = pb->n_query_parameters;
+    rc = header_matches(cfg, pb->headers, pb->n_headers, "headers", &out->headers, &out->n_headers,
+                        err);
+    if (rc == 0)
+        rc = query_matches(cfg, pb->query_parameters, pb->n_query_parameters, "query_parameters",
+                           &out->query_params, &out->n_query_params, err);
+    if (rc != 0)
+        return rc;
     return 0;
 }
 
@@ -427,7 +452,6 @@ static int header_removes(struct mp_route_config *cfg, char *const *pb, size_t n
     return 0;
 }
 
-/* The four lists every level (config, vhost, route, weighted cluster) has. */
 /* The four lists every level (config, vhost, route, weighted cluster) has;
  * each level is its own generated type, hence the macro around one function. */
 static int header_ops(struct mp_route_config *cfg, HeaderValueOption *const *req_add,
@@ -574,18 +598,10 @@ static int rl_action_from_proto(struct mp_route_config *cfg, const RateLimitActi
         def_key = "header_match";
         value = h->descriptor_value;
         out->expect_match = h->expect_match == NULL || h->expect_match->value;
-        struct mp_header_match *hm = mp_route_arena_alloc(cfg, h->n_headers * sizeof(*hm));
-        if (hm == NULL)
-            return nomem(err);
-        for (size_t i = 0; i < h->n_headers; i++) {
-            rc = mp_header_match_from_proto(cfg, h->headers[i], &hm[i], err);
-            if (rc != 0) {
-                mp_err_prefix(err, "header_value_match.headers[%zu]", i);
-                return rc;
-            }
-        }
-        out->headers = hm;
-        out->n_headers = h->n_headers;
+        rc = header_matches(cfg, h->headers, h->n_headers, "header_value_match.headers",
+                            &out->headers, &out->n_headers, err);
+        if (rc != 0)
+            return rc;
         break;
     }
     case ENVOY__CONFIG__ROUTE__V3__RATE_LIMIT__ACTION__ACTION_SPECIFIER_QUERY_PARAMETER_VALUE_MATCH: {
@@ -599,18 +615,11 @@ static int rl_action_from_proto(struct mp_route_config *cfg, const RateLimitActi
         def_key = "query_match";
         value = q->descriptor_value;
         out->expect_match = q->expect_match == NULL || q->expect_match->value;
-        struct mp_query_match *qm = mp_route_arena_alloc(cfg, q->n_query_parameters * sizeof(*qm));
-        if (qm == NULL)
-            return nomem(err);
-        for (size_t i = 0; i < q->n_query_parameters; i++) {
-            rc = mp_query_match_from_proto(cfg, q->query_parameters[i], &qm[i], err);
-            if (rc != 0) {
-                mp_err_prefix(err, "query_parameter_value_match.query_parameters[%zu]", i);
-                return rc;
-            }
-        }
-        out->query_params = qm;
-        out->n_query_params = q->n_query_parameters;
+        rc = query_matches(cfg, q->query_parameters, q->n_query_parameters,
+                           "query_parameter_value_match.query_parameters", &out->query_params,
+                           &out->n_query_params, err);
+        if (rc != 0)
+            return rc;
         break;
     }
     case ENVOY__CONFIG__ROUTE__V3__RATE_LIMIT__ACTION__ACTION_SPECIFIER_DYNAMIC_METADATA:

@@ -384,6 +384,42 @@ static int translate_string_matcher(const StringMatcher *sm, struct mp_tls_str_m
     }
 }
 
+static bool pem_has_cert(BIO *b)
+{
+    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    X509_free(x);
+    return x != NULL;
+}
+
+static bool pem_has_crl(BIO *b)
+{
+    X509_CRL *crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL);
+    X509_CRL_free(crl);
+    return crl != NULL;
+}
+
+/* Loads a PEM DataSource (trusted_ca, crl); when it is set, at least one
+ * object of its kind (what) must parse, or nothing could ever verify
+ * against it. Errors are prefixed with field. */
+static int load_pem(const DataSource *ds, const char *field, bool (*parses)(BIO *),
+                    const char *what, struct mp_tls_data *out, char **err)
+{
+    int rc = load_data(ds, out, err);
+    if (rc != 0) {
+        mp_err_prefix(err, "%s", field);
+        return rc;
+    }
+    if (out->len == 0)
+        return 0;
+    BIO *b = BIO_new_mem_buf(out->data, (int)out->len);
+    bool ok = b != NULL && parses(b);
+    BIO_free(b);
+    ERR_clear_error();
+    if (!ok)
+        return mp_set_err(err, "%s: no PEM %s in %s", field, what, out->origin);
+    return 0;
+}
+
 static int translate_validation(const ValCtx *pb, struct mp_tls_validation **out, char **err)
 {
     *out = NULL;
@@ -403,37 +439,10 @@ static int translate_validation(const ValCtx *pb, struct mp_tls_validation **out
         rc = mp_set_err(err, "system_root_certs: not supported (set trusted_ca)");
         goto fail;
     }
-    if ((rc = load_data(pb->trusted_ca, &v->trusted_ca, err)) != 0) {
-        mp_err_prefix(err, "trusted_ca");
+    if ((rc = load_pem(pb->trusted_ca, "trusted_ca", pem_has_cert, "certificate", &v->trusted_ca,
+                       err)) != 0 ||
+        (rc = load_pem(pb->crl, "crl", pem_has_crl, "CRL", &v->crl, err)) != 0)
         goto fail;
-    }
-    if (v->trusted_ca.len > 0) {
-        /* At least one certificate must parse, or nothing could ever verify. */
-        BIO *b = BIO_new_mem_buf(v->trusted_ca.data, (int)v->trusted_ca.len);
-        X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-        BIO_free(b);
-        ERR_clear_error();
-        if (x == NULL) {
-            rc = mp_set_err(err, "trusted_ca: no PEM certificate in %s", v->trusted_ca.origin);
-            goto fail;
-        }
-        X509_free(x);
-    }
-    if ((rc = load_data(pb->crl, &v->crl, err)) != 0) {
-        mp_err_prefix(err, "crl");
-        goto fail;
-    }
-    if (v->crl.len > 0) {
-        BIO *b = BIO_new_mem_buf(v->crl.data, (int)v->crl.len);
-        X509_CRL *crl = b != NULL ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
-        BIO_free(b);
-        ERR_clear_error();
-        if (crl == NULL) {
-            rc = mp_set_err(err, "crl: no PEM CRL in %s", v->crl.origin);
-            goto fail;
-        }
-        X509_CRL_free(crl);
-    }
     v->only_verify_leaf_cert_crl = pb->only_verify_leaf_cert_crl;
     v->allow_expired = pb->allow_expired_certificate;
     v->accept_untrusted =
@@ -716,19 +725,31 @@ static int finish(struct mp_tls_config *cfg, int rc, struct mp_tls_config **out,
     return 0;
 }
 
+/* Sets *out to NULL and makes *cfg, a config of side with common translated.
+ * On failure returns the error, having freed the config (as finish() does). */
+static int start_config(enum mp_tls_side side, const CommonTls *common, struct mp_tls_config **cfg,
+                        struct mp_tls_config **out, char **err)
+{
+    *out = NULL;
+    *cfg = mp_tls_config_new(side);
+    if (*cfg == NULL)
+        return MP_ERR_NOMEM;
+    int rc = translate_common(common, *cfg, err);
+    if (rc != 0) {
+        mp_err_prefix(err, "common_tls_context");
+        return finish(*cfg, rc, out, err);
+    }
+    return 0;
+}
+
 int mp_xds_translate_downstream_tls(
     const Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *pb,
     struct mp_tls_config **out, char **err)
 {
-    *out = NULL;
-    struct mp_tls_config *cfg = mp_tls_config_new(MP_TLS_SERVER);
-    if (cfg == NULL)
-        return MP_ERR_NOMEM;
-    int rc = translate_common(pb->common_tls_context, cfg, err);
-    if (rc != 0) {
-        mp_err_prefix(err, "common_tls_context");
-        return finish(cfg, rc, out, err);
-    }
+    struct mp_tls_config *cfg;
+    int rc = start_config(MP_TLS_SERVER, pb->common_tls_context, &cfg, out, err);
+    if (rc != 0)
+        return rc;
     if (cfg->n_certs == 0 && cfg->n_cert_sds == 0)
         return finish(cfg,
                       mp_set_err(err, "common_tls_context: a server needs tls_certificates or "
@@ -769,15 +790,10 @@ int mp_xds_translate_upstream_tls(
     const Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext *pb,
     struct mp_tls_config **out, char **err)
 {
-    *out = NULL;
-    struct mp_tls_config *cfg = mp_tls_config_new(MP_TLS_CLIENT);
-    if (cfg == NULL)
-        return MP_ERR_NOMEM;
-    int rc = translate_common(pb->common_tls_context, cfg, err);
-    if (rc != 0) {
-        mp_err_prefix(err, "common_tls_context");
-        return finish(cfg, rc, out, err);
-    }
+    struct mp_tls_config *cfg;
+    int rc = start_config(MP_TLS_CLIENT, pb->common_tls_context, &cfg, out, err);
+    if (rc != 0)
+        return rc;
     if (pb->sni != NULL && pb->sni[0] != 0) {
         if (strlen(pb->sni) > 255)
             return finish(cfg, mp_set_err(err, "sni: longer than 255 bytes"), out, err);

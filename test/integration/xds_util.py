@@ -73,9 +73,9 @@ def free_port():
 class XdsServer:
     """meshproxy-xds on 127.0.0.1 serving folder `dir`; log lines in self.log_path."""
 
-    def __init__(self, dir, extra=()):
+    def __init__(self, dir, extra=(), port=None):
         self.dir = dir
-        self.port = free_port()
+        self.port = port or free_port()
         self.log_path = os.path.join(dir, "..", "xds-%d.log" % self.port)
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(

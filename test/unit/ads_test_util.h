@@ -1,24 +1,22 @@
 /*
- * ads_test_util.h: helpers shared by the xDS session unit tests: build
- * resources and responses, record watcher calls, pop and decode requests.
+ * ads_test_util.h: helpers shared by the xDS session unit tests
+ * (test_ads_sotw.c, test_ads_delta.c): build resources and responses, record
+ * watcher calls, make sessions, pop and decode requests and check them.
+ * ads_test_util.c is compiled into each of those tests (test/unit/meson.build).
+ * Helpers that check use cmocka's assertions, so they fail the calling test.
  */
 #ifndef MP_ADS_TEST_UTIL_H
 #define MP_ADS_TEST_UTIL_H
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "xds/ads_session.h"
-#include "envoy/config/cluster/v3/cluster.pb-c.h"
-#include "envoy/config/endpoint/v3/endpoint.pb-c.h"
-#include "envoy/config/listener/v3/listener.pb-c.h"
-#include "envoy/config/route/v3/route.pb-c.h"
-#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "proxy/mp_common.h"
 
 #define MAX_SEEN 16
-#define ADS_TU   static __attribute__((unused))
 
 /* What the watcher saw, and what it should answer next. */
 struct rec {
@@ -33,246 +31,85 @@ struct rec {
     const char *nack_with; /* when set, the next update is NACKed with it */
 };
 
-ADS_TU char *join_names(const char *const *v, size_t n)
-{
-    size_t len = 1;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(v[i]) + 1;
-    char *out = calloc(1, len);
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            strcat(out, ",");
-        strcat(out, v[i]);
-    }
-    return out;
-}
+/** Joins v[0..n) with ','; the caller frees the result. */
+char *join_names(const char *const *v, size_t n);
 
-ADS_TU int rec_on_update(void *ctx, const struct mp_xds_update *up, char **err)
-{
-    struct rec *r = ctx;
-    int i = r->calls++;
-    if (up->kind == MP_XDS_UPDATE_UNSUBSCRIBED)
-        r->unsubscribed_calls++;
-    if (i >= MAX_SEEN)
-        return 0;
-    const char *names[32];
-    const char *versions[32];
-    for (size_t k = 0; k < up->n_resources && k < 32; k++) {
-        names[k] = up->resources[k].name;
-        versions[k] = up->resources[k].version;
-        /* the decoded message matches the type and the bytes */
-        if (!up->resources[k].msg || up->resources[k].len == 0)
-            return mp_set_err(err, "test: resource without message");
-    }
-    r->kind[i] = up->kind;
-    r->complete[i] = up->complete;
-    r->type_url[i] = strdup(up->type_url);
-    r->names[i] = join_names(names, up->n_resources < 32 ? up->n_resources : 32);
-    r->versions[i] = join_names(versions, up->n_resources < 32 ? up->n_resources : 32);
-    r->removed[i] = join_names(up->removed, up->n_removed);
-    if (r->nack_with && up->kind == MP_XDS_UPDATE_RESPONSE) {
-        const char *m = r->nack_with;
-        r->nack_with = NULL;
-        return mp_set_err(err, "%s", m);
-    }
-    return 0;
-}
+/** The same for a char ** vector (a decoded request's names). */
+char *joined(char **v, size_t n);
 
-ADS_TU void rec_free(struct rec *r)
-{
-    for (int i = 0; i < MAX_SEEN && i < r->calls; i++) {
-        free(r->type_url[i]);
-        free(r->names[i]);
-        free(r->removed[i]);
-        free(r->versions[i]);
-    }
-    memset(r, 0, sizeof(*r));
-}
+/** Watcher callbacks recording into the struct rec given as ctx. */
+extern const struct mp_xds_watcher_ops rec_ops;
 
-ADS_TU const struct mp_xds_watcher_ops rec_ops = {.on_update = rec_on_update};
+/** Frees what r recorded and zeroes it. */
+void rec_free(struct rec *r);
 
-/* ---- resources ---- */
+/* ---- resources: each returns an Any the caller owns (any_free) ---- */
 
-ADS_TU Google__Protobuf__Any *pack_any(const ProtobufCMessage *m, const char *type_url)
-{
-    Google__Protobuf__Any *a = malloc(sizeof(*a));
-    google__protobuf__any__init(a);
-    a->type_url = strdup(type_url);
-    a->value.len = protobuf_c_message_get_packed_size(m);
-    a->value.data = malloc(a->value.len + 1);
-    protobuf_c_message_pack(m, a->value.data);
-    return a;
-}
+/** Packs m into a new Any of type_url. */
+Google__Protobuf__Any *pack_any(const ProtobufCMessage *m, const char *type_url);
 
-ADS_TU void any_free(Google__Protobuf__Any *a)
-{
-    free(a->type_url);
-    free(a->value.data);
-    free(a);
-}
+/** Frees an Any from pack_any or make_*. */
+void any_free(Google__Protobuf__Any *a);
 
-/* A Cluster; type EDS when eds, with service_name svc (may be NULL). */
-ADS_TU Google__Protobuf__Any *make_cluster(const char *name, int eds, const char *svc)
-{
-    Envoy__Config__Cluster__V3__Cluster c;
-    envoy__config__cluster__v3__cluster__init(&c);
-    Envoy__Config__Cluster__V3__Cluster__EdsClusterConfig ecc;
-    envoy__config__cluster__v3__cluster__eds_cluster_config__init(&ecc);
-    c.name = (char *)name;
-    c.cluster_discovery_type_case =
-        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE;
-    c.type = eds ? ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS
-                 : ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC;
-    if (svc) {
-        ecc.service_name = (char *)svc;
-        c.eds_cluster_config = &ecc;
-    }
-    return pack_any(&c.base, MP_XDS_TYPE_CLUSTER);
-}
+/** A Cluster; type EDS when eds, with service_name svc (may be NULL). */
+Google__Protobuf__Any *make_cluster(const char *name, int eds, const char *svc);
 
-ADS_TU Google__Protobuf__Any *make_cla(const char *name)
-{
-    Envoy__Config__Endpoint__V3__ClusterLoadAssignment cla;
-    envoy__config__endpoint__v3__cluster_load_assignment__init(&cla);
-    cla.cluster_name = (char *)name;
-    return pack_any(&cla.base, MP_XDS_TYPE_ENDPOINT);
-}
+/** A ClusterLoadAssignment for cluster name. */
+Google__Protobuf__Any *make_cla(const char *name);
 
-ADS_TU Google__Protobuf__Any *make_route(const char *name)
-{
-    Envoy__Config__Route__V3__RouteConfiguration rc;
-    envoy__config__route__v3__route_configuration__init(&rc);
-    rc.name = (char *)name;
-    return pack_any(&rc.base, MP_XDS_TYPE_ROUTE);
-}
+/** A RouteConfiguration called name. */
+Google__Protobuf__Any *make_route(const char *name);
 
-/* A Listener with one filter chain whose HCM uses RDS route rds. */
-ADS_TU Google__Protobuf__Any *make_listener(const char *name, const char *rds)
-{
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager hcm;
-    envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__init(
-        &hcm);
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds r;
-    envoy__extensions__filters__network__http_connection_manager__v3__rds__init(&r);
-    hcm.stat_prefix = "t";
-    r.route_config_name = (char *)rds;
-    hcm.route_specifier_case =
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS;
-    hcm.rds = &r;
-    Google__Protobuf__Any *hany = pack_any(
-        &hcm.base,
-        "type.googleapis.com/"
-        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager");
-    Envoy__Config__Listener__V3__Filter f;
-    envoy__config__listener__v3__filter__init(&f);
-    f.name = "envoy.filters.network.http_connection_manager";
-    f.config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    f.typed_config = hany;
-    Envoy__Config__Listener__V3__Filter *fp = &f;
-    Envoy__Config__Listener__V3__FilterChain fc;
-    envoy__config__listener__v3__filter_chain__init(&fc);
-    fc.n_filters = 1;
-    fc.filters = &fp;
-    Envoy__Config__Listener__V3__FilterChain *fcp = &fc;
-    Envoy__Config__Listener__V3__Listener l;
-    envoy__config__listener__v3__listener__init(&l);
-    l.name = (char *)name;
-    l.n_filter_chains = 1;
-    l.filter_chains = &fcp;
-    Google__Protobuf__Any *out = pack_any(&l.base, MP_XDS_TYPE_LISTENER);
-    any_free(hany);
-    return out;
-}
+/** A Listener with one filter chain whose HCM uses RDS route rds. */
+Google__Protobuf__Any *make_listener(const char *name, const char *rds);
 
-/* ---- responses (anys are consumed) ---- */
+/* ---- responses (anys are consumed); return mp_ads_session_on_message's code ---- */
 
-ADS_TU int feed_sotw(struct mp_ads_session *s, const char *type_url, const char *version,
-                     const char *nonce, Google__Protobuf__Any **anys, size_t n)
-{
-    Envoy__Service__Discovery__V3__DiscoveryResponse r;
-    envoy__service__discovery__v3__discovery_response__init(&r);
-    r.type_url = (char *)type_url;
-    r.version_info = (char *)version;
-    r.nonce = (char *)nonce;
-    r.n_resources = n;
-    r.resources = anys;
-    size_t len = protobuf_c_message_get_packed_size(&r.base);
-    uint8_t *buf = malloc(len + 1);
-    protobuf_c_message_pack(&r.base, buf);
-    for (size_t i = 0; i < n; i++)
-        any_free(anys[i]);
-    int rc = mp_ads_session_on_message(s, buf, len);
-    free(buf);
-    return rc;
-}
+/** Feeds s a DiscoveryResponse of the n anys. */
+int feed_sotw(struct mp_ads_session *s, const char *type_url, const char *version,
+              const char *nonce, Google__Protobuf__Any **anys, size_t n);
 
-/* versions[i] is resource i's version; removed may be NULL. */
-ADS_TU int feed_delta(struct mp_ads_session *s, const char *type_url, const char *nonce,
-                      Google__Protobuf__Any **anys, const char *const *versions, size_t n,
-                      const char *const *removed, size_t n_removed)
-{
-    Envoy__Service__Discovery__V3__DeltaDiscoveryResponse r;
-    envoy__service__discovery__v3__delta_discovery_response__init(&r);
-    Envoy__Service__Discovery__V3__Resource res[8];
-    Envoy__Service__Discovery__V3__Resource *rp[8];
-    for (size_t i = 0; i < n; i++) {
-        envoy__service__discovery__v3__resource__init(&res[i]);
-        res[i].version = (char *)versions[i];
-        res[i].resource = anys[i];
-        rp[i] = &res[i];
-    }
-    r.type_url = (char *)type_url;
-    r.nonce = (char *)nonce;
-    r.system_version_info = "sys";
-    r.n_resources = n;
-    r.resources = rp;
-    r.n_removed_resources = n_removed;
-    r.removed_resources = (char **)removed;
-    size_t len = protobuf_c_message_get_packed_size(&r.base);
-    uint8_t *buf = malloc(len + 1);
-    protobuf_c_message_pack(&r.base, buf);
-    for (size_t i = 0; i < n; i++)
-        any_free(anys[i]);
-    int rc = mp_ads_session_on_message(s, buf, len);
-    free(buf);
-    return rc;
-}
+/** Feeds s a DeltaDiscoveryResponse; versions[i] is resource i's version
+ * (n is at most 8); removed may be NULL. */
+int feed_delta(struct mp_ads_session *s, const char *type_url, const char *nonce,
+               Google__Protobuf__Any **anys, const char *const *versions, size_t n,
+               const char *const *removed, size_t n_removed);
 
 /* ---- requests ---- */
 
-ADS_TU Envoy__Service__Discovery__V3__DiscoveryRequest *pop_sotw(struct mp_ads_session *s)
-{
-    uint8_t *buf;
-    size_t len;
-    if (mp_ads_session_next_request(s, &buf, &len) != 0)
-        return NULL;
-    Envoy__Service__Discovery__V3__DiscoveryRequest *r =
-        envoy__service__discovery__v3__discovery_request__unpack(NULL, len, buf);
-    free(buf);
-    return r;
-}
+/** The next queued request decoded (free with req_free), or NULL when none. */
+Envoy__Service__Discovery__V3__DiscoveryRequest *pop_sotw(struct mp_ads_session *s);
 
-ADS_TU Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *pop_delta(struct mp_ads_session *s)
-{
-    uint8_t *buf;
-    size_t len;
-    if (mp_ads_session_next_request(s, &buf, &len) != 0)
-        return NULL;
-    Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *r =
-        envoy__service__discovery__v3__delta_discovery_request__unpack(NULL, len, buf);
-    free(buf);
-    return r;
-}
+/** The same for a delta session. */
+Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *pop_delta(struct mp_ads_session *s);
 
-ADS_TU void req_free(void *m)
-{
-    if (m)
-        protobuf_c_message_free_unpacked(m, NULL);
-}
+/** Frees a request from pop_sotw/pop_delta; NULL is a no-op. */
+void req_free(void *m);
 
-ADS_TU char *joined(char **v, size_t n)
-{
-    return join_names((const char *const *)v, n);
-}
+/** Discards every queued request of s. */
+void ads_test_drain(struct mp_ads_session *s);
+
+/* ---- sessions ---- */
+
+/** CDS, EDS, LDS, RDS: the types the session tests subscribe to. */
+extern const char *const ads_test_types4[4];
+
+/**
+ * A new session of mode for ads_test_types4, recording into r, whose node has
+ * node_id and (when not NULL) node_cluster; fails the test when it cannot be
+ * made. The caller frees it (mp_ads_session_free).
+ */
+struct mp_ads_session *ads_test_session_new(enum mp_xds_mode mode, const char *node_id,
+                                            const char *node_cluster, struct rec *r);
+
+/**
+ * Checks the node and error_detail of a request: the node is present with
+ * node_id when node_id is not NULL, absent otherwise; error_detail is an
+ * INVALID_ARGUMENT whose message contains error when error is not NULL,
+ * absent otherwise.
+ */
+void ads_test_expect_node_and_error(const Envoy__Config__Core__V3__Node *node,
+                                    const Google__Rpc__Status *error_detail, const char *node_id,
+                                    const char *error);
 
 #endif

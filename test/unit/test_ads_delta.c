@@ -10,24 +10,17 @@
 
 typedef Envoy__Service__Discovery__V3__DeltaDiscoveryRequest DeltaReq;
 
-static const char *const types4[] = {MP_XDS_TYPE_CLUSTER, MP_XDS_TYPE_ENDPOINT,
-                                     MP_XDS_TYPE_LISTENER, MP_XDS_TYPE_ROUTE};
-
 static struct mp_ads_session *new_session(struct rec *r)
 {
-    Envoy__Config__Core__V3__Node node;
-    envoy__config__core__v3__node__init(&node);
-    node.id = "node-1";
-    struct mp_ads_session_config cfg = {
-        .mode = MP_XDS_DELTA,
-        .node = &node,
-        .type_urls = types4,
-        .n_type_urls = 4,
-        .ops = &rec_ops,
-        .ctx = r,
-    };
-    struct mp_ads_session *s = NULL;
-    assert_int_equal(mp_ads_session_new(&cfg, &s, NULL), 0);
+    return ads_test_session_new(MP_XDS_DELTA, "node-1", NULL, r);
+}
+
+/* A new session whose stream started and whose first requests were taken. */
+static struct mp_ads_session *started_session(struct rec *r)
+{
+    struct mp_ads_session *s = new_session(r);
+    mp_ads_session_stream_start(s);
+    ads_test_drain(s);
     return s;
 }
 
@@ -62,26 +55,8 @@ static void expect_delta(struct mp_ads_session *s, const char *type_url, const c
     x = irv_string(q);
     assert_string_equal(x, irv);
     free(x);
-    if (has_node) {
-        assert_non_null(q->node);
-        assert_string_equal(q->node->id, "node-1");
-    } else {
-        assert_null(q->node);
-    }
-    if (error) {
-        assert_non_null(q->error_detail);
-        assert_int_equal(q->error_detail->code, 3);
-        assert_non_null(strstr(q->error_detail->message, error));
-    } else {
-        assert_null(q->error_detail);
-    }
+    ads_test_expect_node_and_error(q->node, q->error_detail, has_node ? "node-1" : NULL, error);
     req_free(q);
-}
-
-static void drain(struct mp_ads_session *s)
-{
-    while (mp_ads_session_has_request(s))
-        req_free(pop_delta(s));
 }
 
 static void first_requests_are_legacy_wildcard(void **state)
@@ -100,9 +75,7 @@ static void ack_subscribe_and_removal(void **state)
 {
     (void)state;
     struct rec r = {0};
-    struct mp_ads_session *s = new_session(&r);
-    mp_ads_session_stream_start(s);
-    drain(s);
+    struct mp_ads_session *s = started_session(&r);
     Google__Protobuf__Any *a[] = {make_cluster("a", 1, NULL), make_cluster("b", 1, "b-svc")};
     const char *va[] = {"1", "4"};
     assert_int_equal(feed_delta(s, MP_XDS_TYPE_CLUSTER, "n1", a, va, 2, NULL, 0), 0);
@@ -137,9 +110,7 @@ static void nack_and_duplicates(void **state)
 {
     (void)state;
     struct rec r = {0};
-    struct mp_ads_session *s = new_session(&r);
-    mp_ads_session_stream_start(s);
-    drain(s);
+    struct mp_ads_session *s = started_session(&r);
     r.nack_with = "Listener \"l\": address: missing";
     Google__Protobuf__Any *l[] = {make_listener("l", "r1")};
     const char *v[] = {"1"};
@@ -161,9 +132,7 @@ static void reconnect_sends_initial_versions(void **state)
 {
     (void)state;
     struct rec r = {0};
-    struct mp_ads_session *s = new_session(&r);
-    mp_ads_session_stream_start(s);
-    drain(s);
+    struct mp_ads_session *s = started_session(&r);
     Google__Protobuf__Any *a[] = {make_cluster("a", 1, NULL), make_cluster("c", 0, NULL)};
     const char *va[] = {"1", "9"};
     feed_delta(s, MP_XDS_TYPE_CLUSTER, "n1", a, va, 2, NULL, 0);
@@ -171,7 +140,7 @@ static void reconnect_sends_initial_versions(void **state)
     const char *ve[] = {"5", "6"};
     feed_delta(s, MP_XDS_TYPE_ENDPOINT, "n2", e, ve, 2, NULL, 0);
     assert_string_equal(r.names[1], "a"); /* "other" was not subscribed */
-    drain(s);
+    ads_test_drain(s);
 
     mp_ads_session_stream_end(s);
     mp_ads_session_stream_start(s);

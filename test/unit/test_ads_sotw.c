@@ -8,27 +8,19 @@
 
 #include "ads_test_util.h"
 
-static const char *const types4[] = {MP_XDS_TYPE_CLUSTER, MP_XDS_TYPE_ENDPOINT,
-                                     MP_XDS_TYPE_LISTENER, MP_XDS_TYPE_ROUTE};
+#define NODE_ID "sidecar~10.0.0.1~pod.ns~ns.svc.cluster.local"
 
 static struct mp_ads_session *new_session(struct rec *r)
 {
-    Envoy__Config__Core__V3__Node node;
-    envoy__config__core__v3__node__init(&node);
-    node.id = "sidecar~10.0.0.1~pod.ns~ns.svc.cluster.local";
-    node.cluster = "app";
-    struct mp_ads_session_config cfg = {
-        .mode = MP_XDS_SOTW,
-        .node = &node,
-        .type_urls = types4,
-        .n_type_urls = 4,
-        .ops = &rec_ops,
-        .ctx = r,
-    };
-    struct mp_ads_session *s = NULL;
-    char *err = NULL;
-    assert_int_equal(mp_ads_session_new(&cfg, &s, &err), 0);
-    assert_null(err);
+    return ads_test_session_new(MP_XDS_SOTW, NODE_ID, "app", r);
+}
+
+/* A new session whose stream started and whose first requests were taken. */
+static struct mp_ads_session *started_session(struct rec *r)
+{
+    struct mp_ads_session *s = new_session(r);
+    mp_ads_session_stream_start(s);
+    ads_test_drain(s);
     return s;
 }
 
@@ -43,19 +35,7 @@ static void expect_request(struct mp_ads_session *s, const char *type_url, const
     char *n = joined(q->resource_names, q->n_resource_names);
     assert_string_equal(n, names);
     free(n);
-    if (has_node) {
-        assert_non_null(q->node);
-        assert_string_equal(q->node->id, "sidecar~10.0.0.1~pod.ns~ns.svc.cluster.local");
-    } else {
-        assert_null(q->node);
-    }
-    if (error) {
-        assert_non_null(q->error_detail);
-        assert_int_equal(q->error_detail->code, 3);
-        assert_non_null(strstr(q->error_detail->message, error));
-    } else {
-        assert_null(q->error_detail);
-    }
+    ads_test_expect_node_and_error(q->node, q->error_detail, has_node ? NODE_ID : NULL, error);
     req_free(q);
 }
 
@@ -124,16 +104,12 @@ static void absent_cds_resources_are_removed_and_eds_unsubscribed(void **state)
 {
     (void)state;
     struct rec r = {0};
-    struct mp_ads_session *s = new_session(&r);
-    mp_ads_session_stream_start(s);
-    while (mp_ads_session_has_request(s))
-        req_free(pop_sotw(s));
+    struct mp_ads_session *s = started_session(&r);
     Google__Protobuf__Any *a[] = {make_cluster("a", 1, NULL), make_cluster("b", 1, NULL)};
     feed_sotw(s, MP_XDS_TYPE_CLUSTER, "1", "n1", a, 2);
     Google__Protobuf__Any *e[] = {make_cla("a"), make_cla("b")};
     feed_sotw(s, MP_XDS_TYPE_ENDPOINT, "1", "n2", e, 2);
-    while (mp_ads_session_has_request(s))
-        req_free(pop_sotw(s));
+    ads_test_drain(s);
     assert_int_equal(r.calls, 2);
 
     Google__Protobuf__Any *a2[] = {make_cluster("a", 1, NULL)};
@@ -164,10 +140,7 @@ static void nack_keeps_last_good_version(void **state)
 {
     (void)state;
     struct rec r = {0};
-    struct mp_ads_session *s = new_session(&r);
-    mp_ads_session_stream_start(s);
-    while (mp_ads_session_has_request(s))
-        req_free(pop_sotw(s));
+    struct mp_ads_session *s = started_session(&r);
     Google__Protobuf__Any *a[] = {make_cluster("a", 0, NULL)};
     feed_sotw(s, MP_XDS_TYPE_CLUSTER, "1", "n1", a, 1);
     req_free(pop_sotw(s));
@@ -193,10 +166,7 @@ static void duplicate_names_and_bad_types_are_nacked_before_the_watcher(void **s
 {
     (void)state;
     struct rec r = {0};
-    struct mp_ads_session *s = new_session(&r);
-    mp_ads_session_stream_start(s);
-    while (mp_ads_session_has_request(s))
-        req_free(pop_sotw(s));
+    struct mp_ads_session *s = started_session(&r);
     Google__Protobuf__Any *a[] = {make_cluster("x", 0, NULL), make_cluster("x", 0, NULL)};
     assert_int_equal(feed_sotw(s, MP_XDS_TYPE_CLUSTER, "1", "n1", a, 2), 0);
     assert_int_equal(r.calls, 0);
@@ -229,18 +199,14 @@ static void reconnect_resends_versions_without_nonces(void **state)
 {
     (void)state;
     struct rec r = {0};
-    struct mp_ads_session *s = new_session(&r);
-    mp_ads_session_stream_start(s);
-    while (mp_ads_session_has_request(s))
-        req_free(pop_sotw(s));
+    struct mp_ads_session *s = started_session(&r);
     Google__Protobuf__Any *a[] = {make_cluster("a", 1, NULL)};
     feed_sotw(s, MP_XDS_TYPE_CLUSTER, "7", "n1", a, 1);
     Google__Protobuf__Any *e[] = {make_cla("a")};
     feed_sotw(s, MP_XDS_TYPE_ENDPOINT, "8", "n2", e, 1);
     Google__Protobuf__Any *l[] = {make_listener("l1", "r1")};
     feed_sotw(s, MP_XDS_TYPE_LISTENER, "9", "n3", l, 1);
-    while (mp_ads_session_has_request(s))
-        req_free(pop_sotw(s));
+    ads_test_drain(s);
 
     mp_ads_session_stream_end(s);
     assert_int_equal(mp_ads_session_stream_start(s), 0);
@@ -257,10 +223,7 @@ static void lds_names_routes_and_explicit_names_add(void **state)
 {
     (void)state;
     struct rec r = {0};
-    struct mp_ads_session *s = new_session(&r);
-    mp_ads_session_stream_start(s);
-    while (mp_ads_session_has_request(s))
-        req_free(pop_sotw(s));
+    struct mp_ads_session *s = started_session(&r);
     Google__Protobuf__Any *l[] = {make_listener("l1", "r1"), make_listener("l2", "r0")};
     feed_sotw(s, MP_XDS_TYPE_LISTENER, "1", "n1", l, 2);
     expect_request(s, MP_XDS_TYPE_LISTENER, "1", "n1", "", 0, NULL);

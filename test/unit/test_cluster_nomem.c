@@ -2,8 +2,8 @@
  * Failing-allocator run for the cluster module (translation, host sets, load
  * balancers, DNS host sets): the n-th allocation fails, for every n until a
  * run succeeds; each run must fail cleanly and leave no allocation behind.
- * The allocator hooks are those of test_stats_nomem.c; under sanitizers the
- * scenario runs once (LeakSanitizer checks it).
+ * The failing allocator is nomem_alloc.c's; under sanitizers the scenario
+ * runs once (LeakSanitizer checks it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,88 +18,11 @@
 #include <string.h>
 
 #include "cluster_pb_build.h"
+#include "nomem_alloc.h"
 #include "proxy/cluster_dns.h"
 #include "proxy/lb_core.h"
 #include "proxy/mp_common.h"
 #include "xds/xds_translate_cluster.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
-    __has_feature(memory_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
-#ifndef SANITIZED
-static int countdown = -1; /* -1: never fail; 0: the next allocation fails */
-static long live;          /* allocations not yet freed, while counting */
-static bool counting;
-
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t n, size_t m);
-void *__libc_realloc(void *p, size_t n);
-void *__libc_memalign(size_t a, size_t n);
-void __libc_free(void *p);
-
-static bool fail_now(void)
-{
-    if (countdown < 0)
-        return false;
-    if (countdown == 0)
-        return true;
-    countdown--;
-    return false;
-}
-
-void *malloc(size_t n)
-{
-    if (fail_now())
-        return NULL;
-    void *p = __libc_malloc(n);
-    if (p && counting)
-        live++;
-    return p;
-}
-
-void *calloc(size_t n, size_t m)
-{
-    if (fail_now())
-        return NULL;
-    void *p = __libc_calloc(n, m);
-    if (p && counting)
-        live++;
-    return p;
-}
-
-void *realloc(void *old, size_t n)
-{
-    if (fail_now())
-        return NULL;
-    void *p = __libc_realloc(old, n);
-    if (p && !old && counting)
-        live++;
-    return p;
-}
-
-void *aligned_alloc(size_t a, size_t n)
-{
-    if (fail_now())
-        return NULL;
-    void *p = __libc_memalign(a, n);
-    if (p && counting)
-        live++;
-    return p;
-}
-
-void free(void *p)
-{
-    if (p && counting)
-        live--;
-    __libc_free(p);
-}
-#endif
 
 static Envoy__Config__Cluster__V3__Cluster *static_pb, *dns_pb;
 
@@ -238,27 +161,7 @@ static void every_allocation_failure_is_clean(void **state)
     (void)state;
     build_protos();
     assert_true(scenario());
-#ifndef SANITIZED
-    int failures = 0;
-    for (int k = 0; k < 20000; k++) {
-        live = 0;
-        counting = true;
-        countdown = k;
-        bool ok = scenario();
-        bool injected = countdown == 0;
-        countdown = -1;
-        counting = false;
-        if (live != 0)
-            fail_msg("failing allocation %d: %ld allocation(s) left behind", k, live);
-        if (!injected) {
-            assert_true(ok);
-            break;
-        }
-        failures++;
-    }
-    assert_true(failures > 100);
-    print_message("%d allocation failures handled\n", failures);
-#endif
+    nomem_check_every_failure(scenario, NULL, 20000, 100);
     free_all();
 }
 

@@ -3,9 +3,10 @@
  * fails, and each time the call must return an error (never crash) and
  * leave nothing allocated.
  *
- * malloc/calloc/realloc/free are replaced in this executable and forward to
- * glibc's __libc_* entry points; glibc routes its own internal allocations
- * (strdup, libyaml, protobuf-c) through the replacement too. Sanitizers
+ * The failing allocator is nomem_alloc.c's, compiled into this executable;
+ * glibc routes its own internal allocations (strdup, libyaml, protobuf-c)
+ * through it too. Only the k-th allocation fails (not every one after it):
+ * the code must also recover when later allocations work again. Sanitizers
  * bring their own allocator, so the test skips itself under them.
  */
 #include <setjmp.h>
@@ -18,80 +19,13 @@
 #include <cmocka.h>
 
 #include "config_corpus.h"
+#include "nomem_alloc.h"
 #include "envoy/config/bootstrap/v3/bootstrap.pb-c.h"
 #include "proxy/bootstrap.h"
 #include "proxy/json.h"
 #include "proxy/mp_common.h"
 #include "proxy/pb_json.h"
 #include "proxy/pb_yaml.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
-#ifndef UNDER_SANITIZER
-#define UNDER_SANITIZER 0
-#endif
-
-#if !UNDER_SANITIZER
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-
-static long fail_at = -1; /* index of the allocation to fail; -1: none */
-static long n_allocs;     /* allocations seen since arming */
-static long live;         /* blocks allocated and not yet freed */
-
-static int should_fail(void)
-{
-    if (fail_at < 0)
-        return 0;
-    return n_allocs++ == fail_at;
-}
-
-void *malloc(size_t n)
-{
-    if (should_fail())
-        return NULL;
-    void *p = __libc_malloc(n);
-    if (p != NULL)
-        __atomic_add_fetch(&live, 1, __ATOMIC_RELAXED);
-    return p;
-}
-
-void *calloc(size_t a, size_t b)
-{
-    if (should_fail())
-        return NULL;
-    void *p = __libc_calloc(a, b);
-    if (p != NULL)
-        __atomic_add_fetch(&live, 1, __ATOMIC_RELAXED);
-    return p;
-}
-
-void *realloc(void *old, size_t n)
-{
-    if (should_fail())
-        return NULL;
-    void *p = __libc_realloc(old, n);
-    if (old == NULL && p != NULL)
-        __atomic_add_fetch(&live, 1, __ATOMIC_RELAXED);
-    else if (old != NULL && n == 0 && p == NULL)
-        __atomic_sub_fetch(&live, 1, __ATOMIC_RELAXED);
-    return p;
-}
-
-void free(void *p)
-{
-    if (p != NULL)
-        __atomic_sub_fetch(&live, 1, __ATOMIC_RELAXED);
-    __libc_free(p);
-}
-#endif
 
 /* One round of everything the config module does with a bootstrap. */
 __attribute__((unused)) static int work(const char *yaml, size_t len)
@@ -117,9 +51,9 @@ __attribute__((unused)) static int work(const char *yaml, size_t len)
 static void every_allocation_failure_is_handled(void **state)
 {
     (void)state;
-    if (UNDER_SANITIZER)
+    if (NOMEM_SANITIZED)
         skip();
-#if !UNDER_SANITIZER
+#if !NOMEM_SANITIZED
     char path[4200];
     snprintf(path, sizeof(path), "%s/good/anchors.yaml", corpus_dir());
     size_t len = 0;
@@ -128,14 +62,15 @@ static void every_allocation_failure_is_handled(void **state)
     assert_int_equal(work(yaml, len), 0); /* warm-up: lazily allocated libc state */
     long rounds = 0;
     for (long k = 0;; k++) {
-        long before = live;
-        n_allocs = 0;
-        fail_at = k;
+        long before = nomem_live();
+        nomem_arm(k, false);
         int rc = work(yaml, len);
-        fail_at = -1;
-        if (live != before)
-            fail_msg("allocation %ld failing leaked %ld blocks (rc %d)", k, live - before, rc);
-        if (n_allocs <= k) { /* nothing failed: the whole run fitted */
+        long seen = nomem_seen();
+        nomem_arm(-1, false);
+        if (nomem_live() != before)
+            fail_msg("allocation %ld failing leaked %ld blocks (rc %d)", k, nomem_live() - before,
+                     rc);
+        if (seen <= k) { /* nothing failed: the whole run fitted */
             assert_int_equal(rc, 0);
             break;
         }
@@ -151,22 +86,22 @@ static void every_allocation_failure_is_handled(void **state)
 static void json_parser_failures(void **state)
 {
     (void)state;
-    if (UNDER_SANITIZER)
+    if (NOMEM_SANITIZED)
         skip();
-#if !UNDER_SANITIZER
+#if !NOMEM_SANITIZED
     const char *text = "{\"a\":[1,2,{\"b\":\"c\\u00e9\"}],\"d\":{\"e\":null,\"f\":true}}";
     for (long k = 0;; k++) {
-        long before = live;
+        long before = nomem_live();
         struct mp_json_doc *doc = NULL;
         char *err = NULL;
-        n_allocs = 0;
-        fail_at = k;
+        nomem_arm(k, false);
         int rc = mp_json_parse(text, strlen(text), NULL, &doc, &err);
-        fail_at = -1;
+        long seen = nomem_seen();
+        nomem_arm(-1, false);
         mp_json_doc_free(doc);
         free(err);
-        assert_int_equal(live, before);
-        if (n_allocs <= k) {
+        assert_int_equal(nomem_live(), before);
+        if (seen <= k) {
             assert_int_equal(rc, 0);
             break;
         }

@@ -3,9 +3,9 @@
  * stats_render.c): the n-th allocation fails, for every n until a run
  * succeeds; each run must fail cleanly and leave no allocation behind.
  *
- * malloc/calloc/realloc/free are replaced for the whole process (glibc sends
- * its own and libpcre2's calls to them too) and counted. Sanitizers bring
- * their own allocator, so under them this test only runs the scenario once.
+ * The failing allocator is nomem_alloc.c's (glibc sends its own and
+ * libpcre2's calls to it too). Sanitizers bring their own allocator, so under
+ * them this test only runs the scenario once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,88 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nomem_alloc.h"
 #include "proxy/buffer.h"
 #include "proxy/mp_common.h"
 #include "proxy/stats.h"
 #include "proxy/stats_render.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
-    __has_feature(memory_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
-#ifndef SANITIZED
-static int countdown = -1; /* -1: never fail; 0: the next allocation fails */
-static long live;          /* allocations not yet freed, while counting */
-static bool counting;
-
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t n, size_t m);
-void *__libc_realloc(void *p, size_t n);
-void *__libc_memalign(size_t a, size_t n);
-void __libc_free(void *p);
-
-static bool fail_now(void)
-{
-    if (countdown < 0)
-        return false;
-    if (countdown == 0)
-        return true;
-    countdown--;
-    return false;
-}
-
-void *malloc(size_t n)
-{
-    if (fail_now())
-        return NULL;
-    void *p = __libc_malloc(n);
-    if (p && counting)
-        live++;
-    return p;
-}
-
-void *calloc(size_t n, size_t m)
-{
-    if (fail_now())
-        return NULL;
-    void *p = __libc_calloc(n, m);
-    if (p && counting)
-        live++;
-    return p;
-}
-
-void *realloc(void *old, size_t n)
-{
-    if (fail_now())
-        return NULL;
-    void *p = __libc_realloc(old, n);
-    if (p && !old && counting)
-        live++;
-    return p;
-}
-
-void *aligned_alloc(size_t a, size_t n)
-{
-    if (fail_now())
-        return NULL;
-    void *p = __libc_memalign(a, n);
-    if (p && counting)
-        live++;
-    return p;
-}
-
-void free(void *p)
-{
-    if (p && counting)
-        live--;
-    __libc_free(p);
-}
-#endif
 
 /* Builds, uses, renders and frees a registry. Returns true when every step
  * worked; on any failure it still frees everything. */
@@ -166,33 +89,9 @@ static void every_allocation_failure_is_clean(void **state)
      * made on first use and live as long as the thread. */
     assert_true(scenario());
     mp_slice_cache_trim();
-#ifdef SANITIZED
-    /* The sanitizer's allocator cannot be replaced: the run above (checked
-     * for leaks by LeakSanitizer) is all this build does. */
-#else
-    int failures = 0;
-    for (int k = 0; k < 5000; k++) {
-        live = 0;
-        counting = true;
-        countdown = k;
-        bool ok = scenario();
-        /* Once reached, 0 sticks: every allocation from the k-th on failed. */
-        bool injected = countdown == 0;
-        countdown = -1;
-        mp_slice_cache_trim();
-        counting = false;
-        if (live != 0)
-            fail_msg("failing allocation %d: %ld allocation(s) left behind", k, live);
-        if (!injected) {
-            assert_true(ok);
-            break;
-        }
-        failures++;
-    }
-    /* Every allocation of the scenario was made to fail once, and then it worked. */
-    assert_true(failures > 50);
-    print_message("%d allocation failures handled\n", failures);
-#endif
+    /* Under sanitizers the run above (checked for leaks by LeakSanitizer) is
+     * all this build does. */
+    nomem_check_every_failure(scenario, mp_slice_cache_trim, 5000, 50);
 }
 
 int main(void)

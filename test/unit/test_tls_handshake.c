@@ -236,7 +236,8 @@ static void refused(const char *client_cert, const char *server_san, unsigned co
         assert_int_equal(rc_c, MP_ERR_PROTO);
     struct mp_tls_stats *ss = mp_tls_context_stats(sctx);
     assert_int_equal(mp_tls_stats_get(ss, 0), 0); /* handshake */
-    assert_int_equal(mp_tls_stats_get(ss, 1), 1); /* connection_error */
+    /* a counted refusal is not also a connection_error (Envoy) */
+    assert_int_equal(mp_tls_stats_get(ss, 1), 0); /* connection_error */
     assert_int_equal(mp_tls_stats_get(ss, counter), 1);
     assert_int_equal(mp_tls_stats_get(mp_tls_context_stats(cctx), 1), 1);
     mp_buffer_clear(&got);
@@ -281,9 +282,50 @@ static void test_client_refuses_server_san(void **state)
     pump(c, s, &rc_c, &rc_s);
     assert_int_equal(rc_c, MP_ERR_PROTO);
     assert_int_equal(mp_tls_stats_get(mp_tls_context_stats(cctx), 3), 1); /* fail_verify_san */
+    assert_int_equal(mp_tls_stats_get(mp_tls_context_stats(cctx), 1), 0); /* not also an error */
     assert_int_equal(mp_tls_stats_get(mp_tls_context_stats(sctx), 1), 1); /* server: alert */
     mp_tls_transport_free(c);
     mp_tls_transport_free(s);
+    mp_tls_context_unref(sctx);
+    mp_tls_context_unref(cctx);
+}
+
+/* A TCP probe (connect, close) or a client that leaves mid-handshake is not a
+ * TLS error; a ClientHello that is garbage is. */
+static void test_eof_during_handshake_is_not_an_error(void **state)
+{
+    struct mp_tls_context *sctx = server_ctx("web", NULL, NULL, 0, NULL);
+    struct mp_tls_context *cctx = client_ctx(NULL, NULL, NULL, NULL);
+    struct mp_tls_transport *s, *s2, *c;
+    assert_int_equal(mp_tls_transport_new(sctx, NULL, &s), 0);
+    mp_tls_transport_feed_eof(s);
+    assert_int_equal(mp_tls_transport_handshake(s), MP_ERR_PROTO);
+    assert_string_equal(mp_tls_transport_error(s), "connection closed during the TLS handshake");
+    /* half a ClientHello, then FIN */
+    assert_int_equal(mp_tls_transport_new(cctx, NULL, &c), 0);
+    assert_int_equal(mp_tls_transport_new(sctx, NULL, &s2), 0);
+    assert_int_equal(mp_tls_transport_handshake(c), MP_ERR_AGAIN);
+    struct mp_buffer wire = MP_BUFFER_INIT;
+    assert_true(mp_tls_transport_take_output(c, &wire) > 20);
+    uint8_t head[20];
+    mp_buffer_copy_out(&wire, 0, head, sizeof(head));
+    assert_int_equal(mp_tls_transport_feed_bytes(s2, head, sizeof(head)), 0);
+    assert_int_equal(mp_tls_transport_handshake(s2), MP_ERR_AGAIN);
+    mp_tls_transport_feed_eof(s2);
+    assert_int_equal(mp_tls_transport_handshake(s2), MP_ERR_PROTO);
+    struct mp_tls_stats *ss = mp_tls_context_stats(sctx);
+    assert_int_equal(mp_tls_stats_get(ss, 1), 0); /* connection_error */
+    /* not TLS at all: counted */
+    mp_tls_transport_free(s);
+    assert_int_equal(mp_tls_transport_new(sctx, NULL, &s), 0);
+    static const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(mp_tls_transport_feed_bytes(s, junk, sizeof(junk) - 1), 0);
+    assert_int_equal(mp_tls_transport_handshake(s), MP_ERR_PROTO);
+    assert_int_equal(mp_tls_stats_get(ss, 1), 1);
+    mp_buffer_clear(&wire);
+    mp_tls_transport_free(s);
+    mp_tls_transport_free(s2);
+    mp_tls_transport_free(c);
     mp_tls_context_unref(sctx);
     mp_tls_context_unref(cctx);
 }
@@ -844,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_small_writes_coalesce),
         cmocka_unit_test(test_crl),
         cmocka_unit_test(test_verify_depth),
+        cmocka_unit_test(test_eof_during_handshake_is_not_an_error),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -29,86 +29,9 @@
 #include "proxy/tls_context.h"
 #include "proxy/tls_inspector.h"
 #include "proxy/tls_transport.h"
+#include "nomem_alloc.h"
 #include "test_tls_util.h"
 #include "xds/xds_translate_tls.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
-    __has_feature(memory_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
-#ifndef SANITIZED
-static int countdown = -1; /* -1: never fail; 0: the next allocation fails */
-static long live;          /* allocations not yet freed, while counting */
-static bool counting;
-
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t n, size_t m);
-void *__libc_realloc(void *p, size_t n);
-void *__libc_memalign(size_t a, size_t n);
-void __libc_free(void *p);
-
-static bool fail_now(void)
-{
-    if (countdown < 0)
-        return false;
-    if (countdown == 0)
-        return true;
-    countdown--;
-    return false;
-}
-
-void *malloc(size_t n)
-{
-    if (fail_now())
-        return NULL;
-    void *p = __libc_malloc(n);
-    if (p && counting)
-        live++;
-    return p;
-}
-
-void *calloc(size_t n, size_t m)
-{
-    if (fail_now())
-        return NULL;
-    void *p = __libc_calloc(n, m);
-    if (p && counting)
-        live++;
-    return p;
-}
-
-void *realloc(void *old, size_t n)
-{
-    if (fail_now())
-        return NULL;
-    void *p = __libc_realloc(old, n);
-    if (p && !old && counting)
-        live++;
-    return p;
-}
-
-void *aligned_alloc(size_t a, size_t n)
-{
-    if (fail_now())
-        return NULL;
-    void *p = __libc_memalign(a, n);
-    if (p && counting)
-        live++;
-    return p;
-}
-
-void free(void *p)
-{
-    if (p && counting)
-        live--;
-    __libc_free(p);
-}
-#endif
 
 static char g_dir[64];
 static struct pb_tls g_server, g_client;
@@ -310,27 +233,7 @@ static void every_allocation_failure_is_clean(void **state)
     /* First run uncounted: BoringSSL's one-time tables and thread state. */
     assert_true(scenario());
     assert_true(scenario());
-#ifndef SANITIZED
-    int failures = 0;
-    for (int k = 0; k < 50000; k++) {
-        live = 0;
-        counting = true;
-        countdown = k;
-        bool ok = scenario();
-        bool injected = countdown == 0;
-        countdown = -1;
-        counting = false;
-        if (live != 0)
-            fail_msg("failing allocation %d: %ld allocation(s) left behind", k, live);
-        if (!injected) {
-            assert_true(ok);
-            break;
-        }
-        failures++;
-    }
-    assert_true(failures > 100);
-    print_message("%d allocation failures handled\n", failures);
-#endif
+    nomem_check_every_failure(scenario, NULL, 50000, 100);
     free(g_hello);
 }
 

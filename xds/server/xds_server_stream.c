@@ -18,6 +18,7 @@
  */
 #include "xds_server_stream.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,21 +369,8 @@ out:
 
 static size_t sent_index(const struct stype *t, const char *name, bool *found)
 {
-    size_t lo = 0, hi = t->n_sent;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(t->sent[mid].name, name);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return mp_ads_names_search(t->sent, t->n_sent, sizeof(*t->sent), offsetof(struct sent, name),
+                               name, found);
 }
 
 static const char *sent_version(const struct stype *t, const char *name)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ads_names.h"
 #include "google/protobuf/any.pb-c.h"
 #include "mp_common.h"
 #include "pb_json.h"
@@ -107,23 +108,11 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n)
     return h;
 }
 
-static const char *message_name(const ProtobufCMessage *msg)
-{
-    static const char *const fields[] = {"name", "cluster_name"};
-    for (size_t i = 0; i < MP_ARRAY_LEN(fields); i++) {
-        const ProtobufCFieldDescriptor *f =
-            protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, fields[i]);
-        if (f && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED)
-            return *(char *const *)((const char *)msg + f->offset);
-    }
-    return NULL;
-}
-
 /* Adds one resource (type index ti, serialized data taken on success). */
 static int add_resource(struct build *b, int ti, const ProtobufCMessage *msg, uint8_t *data,
                         size_t len, const char *where)
 {
-    const char *name = message_name(msg);
+    const char *name = mp_ads_message_name(msg);
     if (!name || !name[0])
         return mp_set_err(b->err, "%s: resource has no name", where);
     struct type_build *t = &b->t[ti];

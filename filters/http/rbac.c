@@ -1,0 +1,287 @@
+/*
+ * rbac.c: envoy.filters.http.rbac. The config (engines, stat prefixes) is
+ * immutable and shared by all workers; its counters are registered by name
+ * on the first request (the HCM stat prefix is only known then) and cached
+ * in the config with an atomic pointer, so later requests take no lock.
+ */
+#include "rbac.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envoy/extensions/filters/http/rbac/v3/rbac.pb-c.h"
+#include "filters/http/request_view.h"
+#include "proxy/conn.h"
+#include "proxy/http_stream.h"
+#include "proxy/mp_common.h"
+#include "proxy/rbac.h"
+#include "proxy/stats.h"
+#include "proxy/tls_transport.h"
+#include "proxy/worker.h"
+#include "xds/xds_translate_listener.h"
+
+typedef Envoy__Extensions__Filters__Http__Rbac__V3__RBAC RbacPb;
+typedef Envoy__Extensions__Filters__Http__Rbac__V3__RBACPerRoute RbacPerRoutePb;
+
+#define RBAC_FILTER_NAME "envoy.filters.http.rbac"
+#define PER_ROUTE_TYPE   "envoy.extensions.filters.http.rbac.v3.RBACPerRoute"
+
+struct rbac_stats {
+    struct mp_counter *allowed, *denied, *shadow_allowed, *shadow_denied;
+};
+
+struct rbac_config {
+    struct mp_rbac *rules;  /* NULL: nothing enforced */
+    struct mp_rbac *shadow; /* NULL: no shadow rules */
+    char *rules_prefix;
+    char *shadow_prefix;
+    /* resolved on first use; the only mutable part, written once by CAS */
+    _Atomic(struct rbac_stats *) stats;
+};
+
+static void config_clear(struct rbac_config *c)
+{
+    mp_rbac_free(c->rules);
+    mp_rbac_free(c->shadow);
+    free(c->rules_prefix);
+    free(c->shadow_prefix);
+    free(atomic_load(&c->stats));
+}
+
+static void rbac_config_free(void *p)
+{
+    if (!p)
+        return;
+    config_clear(p);
+    free(p);
+}
+
+static int config_from_pb(const RbacPb *pb, struct rbac_config *c, char **err)
+{
+    if (pb->matcher)
+        return mp_set_err(err, "matcher: the RBAC matcher API is not supported by meshproxy; use "
+                               "rules");
+    if (pb->shadow_matcher)
+        return mp_set_err(err, "shadow_matcher: the RBAC matcher API is not supported by "
+                               "meshproxy; use shadow_rules");
+    int rc;
+    if (pb->rules) {
+        rc = mp_rbac_from_proto(pb->rules, &c->rules, err);
+        if (rc < 0) {
+            mp_err_prefix(err, "rules");
+            return rc;
+        }
+    }
+    if (pb->shadow_rules) {
+        rc = mp_rbac_from_proto(pb->shadow_rules, &c->shadow, err);
+        if (rc < 0) {
+            mp_err_prefix(err, "shadow_rules");
+            return rc;
+        }
+    }
+    c->rules_prefix = strdup(pb->rules_stat_prefix ? pb->rules_stat_prefix : "");
+    c->shadow_prefix = strdup(pb->shadow_rules_stat_prefix ? pb->shadow_rules_stat_prefix : "");
+    if (!c->rules_prefix || !c->shadow_prefix)
+        return MP_ERR_NOMEM;
+    return 0;
+}
+
+static int rbac_parse(const uint8_t *data, size_t len, void **out, char **err)
+{
+    RbacPb *pb = envoy__extensions__filters__http__rbac__v3__rbac__unpack(NULL, len, data);
+    if (!pb)
+        return mp_set_err(err, ": cannot decode envoy.extensions.filters.http.rbac.v3.RBAC");
+    int rc = MP_ERR_NOMEM;
+    struct rbac_config *c = calloc(1, sizeof(*c));
+    if (c)
+        rc = config_from_pb(pb, c, err);
+    protobuf_c_message_free_unpacked(&pb->base, NULL);
+    if (rc < 0) {
+        rbac_config_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+/* Registers this config's counters (first request; the HCM prefix is known then). */
+static const struct rbac_stats *config_stats(const struct rbac_config *cc,
+                                             const struct mp_http_stream *s)
+{
+    struct rbac_config *c = (struct rbac_config *)cc; /* only the stats cache is written */
+    struct rbac_stats *st = atomic_load_explicit(&c->stats, memory_order_acquire);
+    if (st || !s->worker || !s->worker->stats)
+        return st;
+    st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    struct mp_stats *reg = s->worker->stats;
+    const char *hp = s->hcm->stat_prefix ? s->hcm->stat_prefix : "";
+    st->allowed = mp_stats_counterf(reg, "http.%s.rbac.%sallowed", hp, c->rules_prefix);
+    st->denied = mp_stats_counterf(reg, "http.%s.rbac.%sdenied", hp, c->rules_prefix);
+    st->shadow_allowed =
+        mp_stats_counterf(reg, "http.%s.rbac.%sshadow_allowed", hp, c->shadow_prefix);
+    st->shadow_denied = mp_stats_counterf(reg, "http.%s.rbac.%sshadow_denied", hp, c->shadow_prefix);
+    struct rbac_stats *expected = NULL;
+    if (!atomic_compare_exchange_strong(&c->stats, &expected, st)) {
+        free(st); /* another worker got there first: same handles */
+        return expected;
+    }
+    return st;
+}
+
+/*
+ * The downstream remote address as Envoy's HCM computes it: the connection
+ * peer with use_remote_address and no trusted hops, else the x-forwarded-for
+ * entry xff_num_trusted_hops from the right (our own append counted, which
+ * is what Envoy's "hops - 1 before appending" amounts to). NULL: use the peer.
+ */
+static const struct sockaddr *xff_remote(const struct mp_http_stream *s,
+                                         struct sockaddr_storage *ss)
+{
+    const struct mp_hcm_config *hcm = s->hcm;
+    if (hcm->use_remote_address && hcm->xff_num_trusted_hops == 0)
+        return NULL;
+    const char *xff = mp_headers_value(&s->req, "x-forwarded-for");
+    if (!xff)
+        return NULL;
+    /* walk entries from the right */
+    size_t end = strlen(xff);
+    uint32_t skip = hcm->xff_num_trusted_hops;
+    for (;;) {
+        size_t start = end;
+        while (start > 0 && xff[start - 1] != ',')
+            start--;
+        if (skip == 0) {
+            while (start < end && (xff[start] == ' ' || xff[start] == '\t'))
+                start++;
+            while (end > start && (xff[end - 1] == ' ' || xff[end - 1] == '\t'))
+                end--;
+            char ip[64];
+            size_t n = end - start;
+            if (n == 0 || n >= sizeof(ip))
+                return NULL;
+            memcpy(ip, xff + start, n);
+            ip[n] = '\0';
+            memset(ss, 0, sizeof(*ss));
+            struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+            struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+            if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
+                a4->sin_family = AF_INET;
+                return (const struct sockaddr *)ss;
+            }
+            if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
+                a6->sin6_family = AF_INET6;
+                return (const struct sockaddr *)ss;
+            }
+            return NULL;
+        }
+        if (start == 0)
+            return NULL; /* fewer entries than trusted hops */
+        skip--;
+        end = start - 1;
+    }
+}
+
+/* Per-route RBACPerRoute: *use gets the config to apply (NULL: filter off here). */
+static int route_override(struct mp_http_filter_ctx *f, const struct mp_request_view *v,
+                          const struct rbac_config **use, struct rbac_config *tmp)
+{
+    struct mp_http_stream *s = f->stream;
+    const char *name = s->hcm->filters[f->index].name;
+    const struct mp_typed_config *tc = mp_request_view_filter_config(s, v, name);
+    if (!tc && strcmp(name, RBAC_FILTER_NAME) != 0)
+        tc = mp_request_view_filter_config(s, v, RBAC_FILTER_NAME);
+    if (!tc)
+        return 0;
+    if (tc->disabled) {
+        *use = NULL;
+        return 0;
+    }
+    const char *slash = tc->type_url ? strrchr(tc->type_url, '/') : NULL;
+    const char *type = slash ? slash + 1 : (tc->type_url ? tc->type_url : "");
+    if (strcmp(type, PER_ROUTE_TYPE) != 0)
+        return 0;
+    /* Per-route configs are rare (Istio never writes them): decoded per request. */
+    RbacPerRoutePb *pb = envoy__extensions__filters__http__rbac__v3__rbacper_route__unpack(
+        NULL, tc->value_len, tc->value);
+    if (!pb)
+        return MP_ERR_PARSE;
+    int rc = 0;
+    if (!pb->rbac) {
+        *use = NULL; /* an empty RBACPerRoute disables the filter on this route */
+    } else {
+        rc = config_from_pb(pb->rbac, tmp, NULL);
+        if (rc == 0)
+            *use = tmp;
+    }
+    protobuf_c_message_free_unpacked(&pb->base, NULL);
+    return rc;
+}
+
+static int rbac_on_request_headers(struct mp_http_filter_ctx *f, struct mp_headers *headers,
+                                   bool end_stream)
+{
+    (void)end_stream;
+    struct mp_http_stream *s = f->stream;
+    const struct rbac_config *base = f->config;
+    const struct rbac_stats *st = config_stats(base, s);
+    unsigned slot = s->worker ? s->worker->index : 0;
+
+    struct mp_request_view v;
+    if (mp_request_view_init(&v, headers) < 0)
+        return mp_http_filter_local_reply(f, 500, "out of memory", NULL);
+    const struct rbac_config *c = base;
+    struct rbac_config tmp = {0};
+    if (route_override(f, &v, &c, &tmp) < 0) {
+        config_clear(&tmp);
+        mp_request_view_clear(&v);
+        /* fail closed: a broken authorization config must not let requests in */
+        return mp_http_filter_local_reply(f, 403, "RBAC: access denied", "rbac_config_error");
+    }
+    int result = MP_FILTER_CONTINUE;
+    if (!c || (!c->rules && !c->shadow))
+        goto done;
+
+    /* Both server codecs hand their struct mp_conn to the stream as conn. */
+    const struct mp_conn *conn = s->conn;
+    struct sockaddr_storage xff;
+    struct mp_rbac_request rq = {
+        .http = &v.rq,
+        .direct_remote = (const struct sockaddr *)&conn->src,
+        .remote = xff_remote(s, &xff),
+        .local = (const struct sockaddr *)&conn->dst,
+        .sni = conn->tls ? mp_tls_transport_sni(conn->tls) : NULL,
+        .peer = conn->tls ? mp_tls_transport_peer(conn->tls) : NULL,
+    };
+    struct mp_rbac_result res;
+    if (c->shadow) {
+        mp_rbac_evaluate(c->shadow, &rq, &res);
+        if (st)
+            mp_counter_inc(res.allowed ? st->shadow_allowed : st->shadow_denied, slot, 1);
+    }
+    if (c->rules) {
+        mp_rbac_evaluate(c->rules, &rq, &res);
+        if (st)
+            mp_counter_inc(res.allowed ? st->allowed : st->denied, slot, 1);
+        if (!res.allowed)
+            result = mp_http_filter_local_reply(f, 403, "RBAC: access denied",
+                                                "rbac_access_denied_matched_policy");
+    }
+done:
+    config_clear(&tmp);
+    mp_request_view_clear(&v);
+    return result;
+}
+
+const struct mp_http_filter_ops mp_http_filter_rbac = {
+    .name = RBAC_FILTER_NAME,
+    .config_type = "envoy.extensions.filters.http.rbac.v3.RBAC",
+    .parse = rbac_parse,
+    .config_free = rbac_config_free,
+    .on_request_headers = rbac_on_request_headers,
+};

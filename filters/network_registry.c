@@ -1,0 +1,71 @@
+/*
+ * network_registry.c: every non-terminal network filter meshproxy knows, one
+ * line each (the terminal ones, http_connection_manager and tcp_proxy, are
+ * translated by xds/xds_translate_listener.c). Adding a filter: write
+ * filters/network/<name>.c exporting its ops table and add it below.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/network_filter.h"
+
+extern const struct mp_network_filter_ops mp_network_filter_local_ratelimit;
+
+static const struct mp_network_filter_ops *const registry[] = {
+    &mp_network_filter_local_ratelimit,
+};
+
+const struct mp_network_filter_ops *mp_network_filter_find(const char *name, const char *type_url)
+{
+    const char *type = NULL;
+    if (type_url && *type_url) {
+        const char *slash = strrchr(type_url, '/');
+        type = slash ? slash + 1 : type_url;
+    }
+    /* the typed_config type decides, as in Envoy; the name is a fallback */
+    if (type) {
+        for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
+            if (registry[i]->config_type && strcmp(registry[i]->config_type, type) == 0)
+                return registry[i];
+    }
+    if (name) {
+        for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
+            if (strcmp(registry[i]->name, name) == 0)
+                return registry[i];
+    }
+    return NULL;
+}
+
+size_t mp_network_filter_registry_size(void)
+{
+    return sizeof(registry) / sizeof(registry[0]);
+}
+
+const struct mp_network_filter_ops *mp_network_filter_registry_at(size_t i)
+{
+    return i < mp_network_filter_registry_size() ? registry[i] : NULL;
+}
+
+int mp_network_filters_on_new_connection(const struct mp_network_filter_config *filters, size_t n,
+                                         struct mp_conn *c)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct mp_network_filter_ops *ops = filters[i].ops;
+        if (ops->on_new_connection &&
+            ops->on_new_connection(filters[i].config, c) != MP_NETWORK_FILTER_CONTINUE)
+            return MP_NETWORK_FILTER_CLOSE;
+    }
+    return MP_NETWORK_FILTER_CONTINUE;
+}
+
+void mp_network_filters_free(struct mp_network_filter_config *filters, size_t n)
+{
+    if (!filters)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (filters[i].ops && filters[i].ops->config_free && filters[i].config)
+            filters[i].ops->config_free(filters[i].config);
+        free(filters[i].name);
+    }
+    free(filters);
+}
