@@ -10,9 +10,11 @@
 #include "proxy/network_filter.h"
 
 extern const struct mp_network_filter_ops mp_network_filter_local_ratelimit;
+extern const struct mp_network_filter_ops mp_network_filter_rbac;
 
 static const struct mp_network_filter_ops *const registry[] = {
     &mp_network_filter_local_ratelimit,
+    &mp_network_filter_rbac,
 };
 
 const struct mp_network_filter_ops *mp_network_filter_find(const char *name, const char *type_url)

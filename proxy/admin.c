@@ -145,7 +145,8 @@ static void render_clusters(struct mp_server *s, struct mp_buffer *b, bool json)
                               cb->max_requests);
             mp_buffer_appendf(b, "%s::default_priority::max_retries::%u\n", c->name,
                               cb->max_retries);
-            mp_buffer_appendf(b, "%s::added_via_api::false\n", c->name);
+            mp_buffer_appendf(b, "%s::added_via_api::%s\n", c->name,
+                              c->added_via_api ? "true" : "false");
         }
         for (size_t j = 0; e->hosts && j < e->hosts->n_hosts; j++) {
             const struct mp_host *h = &e->hosts->hosts[j];

@@ -210,6 +210,7 @@ struct mp_cluster {
     char *alt_stat_name; /* "" when unset */
     enum mp_cluster_type type;
     char *eds_service_name; /* EDS: resource name to subscribe to (cluster name if unset) */
+    bool added_via_api;     /* from CDS, not the bootstrap (set before the cluster is shared) */
 
     uint64_t connect_timeout_ms;          /* default 5000 */
     uint32_t per_connection_buffer_limit; /* default 1 MiB */

@@ -603,6 +603,33 @@ void mp_conn_drain_all(struct mp_worker *w)
     }
 }
 
+void mp_conn_drain_stale(struct mp_worker *w, const struct mp_snapshot *snap)
+{
+    struct mp_conn *c = w->conns, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (c->draining || !c->codec || !c->codec->drain)
+            continue; /* TCP proxying runs to its end: nothing to finish gracefully */
+        bool current = false;
+        for (size_t i = 0; snap && i < snap->n_listeners && !current; i++)
+            current = snap->listeners[i] == c->listener;
+        if (current)
+            continue;
+        c->draining = true;
+        if (strcmp(c->codec->name, "http1") == 0) {
+            /* an idle keep-alive connection is not closed under a client
+             * that may be sending on it: its next response says
+             * Connection: close, and an idle one closes after a short time */
+            if (!c->idle_timeout_ms || c->idle_timeout_ms > MP_CONN_DRAIN_IDLE_MS)
+                c->idle_timeout_ms = MP_CONN_DRAIN_IDLE_MS;
+            c->idle.repeat = (double)c->idle_timeout_ms / 1000.0;
+            mp_conn_touch(c);
+        } else {
+            c->codec->drain(c);
+        }
+    }
+}
+
 void mp_conn_close_all(struct mp_worker *w)
 {
     while (w->conns)

@@ -96,6 +96,18 @@ void mp_conn_touch(struct mp_conn *c);
 /** Asks every connection of w to drain (worker thread). */
 void mp_conn_drain_all(struct mp_worker *w);
 
+/* How long an HTTP/1 connection of a replaced listener may stay idle (Envoy's
+ * HCM drain_timeout default). */
+#define MP_CONN_DRAIN_IDLE_MS 5000
+
+/**
+ * Drains (GOAWAY, or Connection: close on the next response) the
+ * HTTP connections accepted by a listener config that snap no longer has: a
+ * listener updated or removed over LDS. TCP-proxied connections run to their
+ * end. Worker thread, after the snapshot swap.
+ */
+void mp_conn_drain_stale(struct mp_worker *w, const struct mp_snapshot *snap);
+
 /** Closes every connection of w at once (worker shutdown). */
 void mp_conn_close_all(struct mp_worker *w);
 

@@ -34,8 +34,9 @@ enum mp_network_filter_status {
 };
 
 struct mp_network_filter_ops {
-    const char *name;        /* "envoy.filters.network.local_ratelimit" */
-    const char *config_type; /* "envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit" */
+    const char *name; /* "envoy.filters.network.local_ratelimit" */
+    /* full message name: "envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit" */
+    const char *config_type;
     /*
      * Turns typed_config's Any value bytes into *config (owned by the caller,
      * freed with config_free). NULL data with len 0 means "no typed_config".

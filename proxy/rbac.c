@@ -471,6 +471,36 @@ size_t mp_rbac_policy_count(const struct mp_rbac *r)
     return r->n_policies;
 }
 
+static bool node_uses_identity(const struct node *n)
+{
+    switch (n->kind) {
+    case N_AND:
+    case N_OR:
+        for (size_t i = 0; i < n->set.n; i++)
+            if (node_uses_identity(n->set.kids[i]))
+                return true;
+        return false;
+    case N_NOT: return node_uses_identity(n->not);
+    case N_SNI:
+    case N_AUTHENTICATED: return true;
+    default: return false;
+    }
+}
+
+bool mp_rbac_uses_tls_identity(const struct mp_rbac *r)
+{
+    for (size_t i = 0; i < r->n_policies; i++) {
+        const struct policy *p = &r->policies[i];
+        for (size_t j = 0; j < p->n_perms; j++)
+            if (node_uses_identity(p->perms[j]))
+                return true;
+        for (size_t j = 0; j < p->n_princs; j++)
+            if (node_uses_identity(p->princs[j]))
+                return true;
+    }
+    return false;
+}
+
 /* ---- evaluation ------------------------------------------------------------- */
 
 static bool cidr_match(const struct cidr *c, const struct sockaddr *sa)

@@ -82,6 +82,13 @@ enum mp_rbac_action mp_rbac_action(const struct mp_rbac *r);
 size_t mp_rbac_policy_count(const struct mp_rbac *r);
 
 /**
+ * True when some policy of r looks at the TLS identity of the connection
+ * (an authenticated principal or a requested_server_name permission), so it
+ * cannot be decided before the TLS handshake.
+ */
+bool mp_rbac_uses_tls_identity(const struct mp_rbac *r);
+
+/**
  * Evaluates req against r and fills *res. Only reads r and req; allocates
  * nothing except what a header regex match needs (see router_match.h).
  * Returns res->allowed.

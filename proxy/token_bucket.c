@@ -21,8 +21,7 @@ uint64_t mp_token_bucket_monotonic_ns(void *arg)
 }
 
 int mp_token_bucket_init(struct mp_token_bucket *b, uint64_t max_tokens, uint64_t tokens_per_fill,
-                         uint64_t fill_interval_ns, mp_token_bucket_clock_fn clock,
-                         void *clock_arg)
+                         uint64_t fill_interval_ns, mp_token_bucket_clock_fn clock, void *clock_arg)
 {
     if (max_tokens == 0 || max_tokens > ((uint64_t)1 << 32) || tokens_per_fill == 0 ||
         fill_interval_ns == 0)

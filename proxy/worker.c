@@ -244,6 +244,7 @@ static void handle_msgs(struct mp_worker *w)
             w->snap = m->snap;
             m->snap = NULL;
             apply_listeners(w, m->fds, m->n_fds);
+            mp_conn_drain_stale(w, w->snap);
             lbs_prune(w, w->snap);
             mp_snapshot_unref(old);
         } else if (m->kind == MSG_DRAIN) {

@@ -207,6 +207,7 @@ static int translate_cluster(struct mp_xds_store *st, const struct mp_xds_resour
                                    &c->cluster, err);
     if (rc < 0)
         goto fail;
+    c->cluster->added_via_api = true;
     if (strcmp(c->cluster->name, r->name) != 0) {
         rc = mp_set_err(err, "name: \"%s\" differs from the resource name", c->cluster->name);
         goto fail;

@@ -40,6 +40,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     name, port = sys.argv[1], int(sys.argv[2])
+    ThreadingHTTPServer.request_queue_size = 1024  # the default 5 drops SYNs under h2load
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     srv.daemon_threads = True
     srv.name = name

@@ -223,7 +223,7 @@ static int parse_config(const uint8_t *data, size_t len, bool with_cache, struct
     *out = NULL;
     LocalRateLimit *pb =
         envoy__extensions__filters__http__local_ratelimit__v3__local_rate_limit__unpack(NULL, len,
-                                                                                       data);
+                                                                                        data);
     if (!pb)
         return mp_set_err(err, "invalid LocalRateLimit");
     int rc = MP_ERR_INVAL;

@@ -167,8 +167,8 @@ out:
     if (rc == MP_ERR_NOMEM)
         mp_set_err(err, "out of memory");
     nlrl_free(cfg);
-    envoy__extensions__filters__network__local_ratelimit__v3__local_rate_limit__free_unpacked(
-        pb, NULL);
+    envoy__extensions__filters__network__local_ratelimit__v3__local_rate_limit__free_unpacked(pb,
+                                                                                              NULL);
     return rc;
 }
 

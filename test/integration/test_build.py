@@ -23,5 +23,6 @@ def test_boringssl_linked_from_android_dir():
 
 def test_core_libraries_linked():
     text = "\n".join(ldd_lines())
-    for lib in ("libnghttp2", "libprotobuf-c", "libev", "libhttp_parser", "libyaml", "libpcre2-8", "libjemalloc"):
+    for lib in ("libnghttp2", "libprotobuf-c", "libev", "libhttp_parser", "libyaml", "libpcre2-8", "libjemalloc",
+                "libgrpc_unsecure"):
         assert lib in text, lib

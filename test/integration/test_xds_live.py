@@ -5,6 +5,7 @@ NACKed while the old config keeps serving, and the control plane killed and
 restarted under load.
 
 Every process is started here and stopped by pid; every loop is bounded."""
+import http.client
 import os
 import re
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 
 from helpers import (free_port, http_get, meshproxy, python_upstream, read_requests,
                      start_process, stop_process, wait_port)
-from xds_util import XdsServer
+from xds_util import XDS_BIN, XdsServer
 
 ROUTE_T = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 
@@ -52,7 +53,7 @@ def write(path, text):
 
 
 def write_resources(d, gen, listen_port, up_ports, route_cluster="svc-0", extra_clusters=(),
-                    regex=None, ep_shift=0):
+                    regex=None, ep_shift=0, stat_prefix="ingress"):
     """The listener, its route (tagged with x-cfg: gen), clusters svc-0/svc-1
     (EDS) plus extra_clusters, and endpoints (svc-N -> up_ports[(N+ep_shift)%2])."""
     clusters = ["svc-0", "svc-1", *extra_clusters]
@@ -82,12 +83,12 @@ def write_resources(d, gen, listen_port, up_ports, route_cluster="svc-0", extra_
     - name: envoy.filters.network.http_connection_manager
       typed_config:
         "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-        stat_prefix: ingress
+        stat_prefix: %s
         rds: {route_config_name: local, config_source: {ads: {}}}
         http_filters:
         - name: envoy.filters.http.router
           typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-""" % listen_port)
+""" % (listen_port, stat_prefix))
 
 
 def wait_ready(proxy, timeout=10.0):
@@ -261,3 +262,52 @@ def test_control_plane_restart_under_load(mesh, tmp_path):
             tmp_path, load, "h2load-restart.out", 60)
     assert total > 100 and failed == 0 and errored == 0 and c5 == 0 and c2 == done, text
     assert "xDS stream lost" in proxy.log()
+
+
+def test_listener_update_drains_old_connections(mesh):
+    mode, listen, ups, res, xds, proxy = mesh
+    ports = [ups[0][0], ups[1][0]]
+    conn = http.client.HTTPConnection("127.0.0.1", listen, timeout=5)
+    try:
+        conn.request("GET", "/one")
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 200 and r.getheader("connection", "").lower() != "close"
+        write_resources(res, 2, listen, ports, stat_prefix="ingress2")
+        xds.wait_log("type=type.googleapis.com/envoy.config.listener.v3.Listener version=2 ")
+        # the connection of the old listener finishes its next response and closes
+        conn.request("GET", "/two")
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 200
+        assert r.getheader("connection", "").lower() == "close"
+    finally:
+        conn.close()
+    # new connections are served by the new listener
+    assert cfg_of(listen) == (200, "2")
+    assert proxy.stats().get("http.ingress2.downstream_rq_total", 0) >= 1
+
+
+def test_ads_over_unix_socket(tmp_path):
+    """Istio's agent serves xDS on a Unix socket: the bootstrap's xds cluster
+    has a pipe address."""
+    res = tmp_path / "res"
+    res.mkdir()
+    sock = str(tmp_path / "xds.sock")
+    listen = free_port()
+    with python_upstream(tmp_path, "a") as up_a:
+        write_resources(str(res), 1, listen, [up_a[0], up_a[0]])
+        log = str(tmp_path / "xds-unix.log")
+        xds = start_process([XDS_BIN, "--dir", str(res), "--listen", "unix:" + sock], log)
+        try:
+            deadline = time.monotonic() + 10
+            while not os.path.exists(sock) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            boot = BOOTSTRAP.format(api_type="GRPC", xds_port=0).replace(
+                "{socket_address: {address: 127.0.0.1, port_value: 0}}", "{pipe: {path: %s}}" % sock)
+            with meshproxy(tmp_path, boot) as proxy:
+                wait_ready(proxy)
+                wait_port(listen, proc=proxy.proc)
+                assert cfg_of(listen) == (200, "1")
+        finally:
+            stop_process(xds)

@@ -143,9 +143,9 @@ static int on_conn(const struct mp_filter_chain *fc, struct mp_worker *w)
 static void network_limits_new_connections(void **state)
 {
     struct fixture *fx = *state;
-    struct mp_listener_config *l = must_translate(
-        L4_HEAD "- filters:\n" NLRL("conns", "      token_bucket: {max_tokens: 2, tokens_per_fill: 1, "
-                                             "fill_interval: 1s}\n") TCP_PROXY);
+    struct mp_listener_config *l = must_translate(L4_HEAD "- filters:\n" NLRL(
+        "conns", "      token_bucket: {max_tokens: 2, tokens_per_fill: 1, "
+                 "fill_interval: 1s}\n") TCP_PROXY);
     assert_int_equal(l->n_chains, 1);
     const struct mp_filter_chain *fc = &l->chains[0];
     assert_int_equal(fc->n_network_filters, 1);
@@ -171,23 +171,23 @@ static void network_runtime_disabled_and_shared(void **state)
 {
     struct fixture *fx = *state;
     /* runtime_enabled false: the filter lets everything through */
-    struct mp_listener_config *l = must_translate(
-        L4_HEAD "- filters:\n" NLRL("off", "      token_bucket: {max_tokens: 1, fill_interval: 60s}\n"
-                                           "      runtime_enabled: {default_value: false, "
-                                           "runtime_key: k}\n") TCP_PROXY);
+    struct mp_listener_config *l = must_translate(L4_HEAD "- filters:\n" NLRL(
+        "off", "      token_bucket: {max_tokens: 1, fill_interval: 60s}\n"
+               "      runtime_enabled: {default_value: false, "
+               "runtime_key: k}\n") TCP_PROXY);
     for (int i = 0; i < 5; i++)
         assert_int_equal(on_conn(&l->chains[0], &fx->w), MP_NETWORK_FILTER_CONTINUE);
     mp_listener_config_free(l);
 
     /* two chains with one share_key draw on one bucket; without it, each has its own */
-    const char *shared =
-        L4_HEAD "- filter_chain_match: {destination_port: 1}\n"
-                "  filters:\n" NLRL("a", "      share_key: k1\n"
-                                         "      token_bucket: {max_tokens: 3, fill_interval: 60s}\n")
-                    TCP_PROXY "- filter_chain_match: {destination_port: 2}\n"
-                              "  filters:\n" NLRL("b", "      share_key: k1\n"
-                                                       "      token_bucket: {max_tokens: 3, "
-                                                       "fill_interval: 60s}\n") TCP_PROXY;
+    const char *shared = L4_HEAD
+        "- filter_chain_match: {destination_port: 1}\n"
+        "  filters:\n" NLRL("a", "      share_key: k1\n"
+                                 "      token_bucket: {max_tokens: 3, fill_interval: 60s}\n")
+            TCP_PROXY "- filter_chain_match: {destination_port: 2}\n"
+                      "  filters:\n" NLRL("b", "      share_key: k1\n"
+                                               "      token_bucket: {max_tokens: 3, "
+                                               "fill_interval: 60s}\n") TCP_PROXY;
     l = must_translate(shared);
     assert_int_equal(l->n_chains, 2);
     assert_int_equal(on_conn(&l->chains[0], &fx->w), MP_NETWORK_FILTER_CONTINUE);
@@ -214,7 +214,8 @@ static void network_errors(void **state)
     expect_error(L4_HEAD "- filters:\n" NLRL("x", "      token_bucket: {max_tokens: 0, "
                                                   "fill_interval: 1s}\n") TCP_PROXY,
                  "filters[0].typed_config.token_bucket.max_tokens: must be greater than 0");
-    expect_error(L4_HEAD "- filters:\n" NLRL("x", "      token_bucket: {max_tokens: 1}\n") TCP_PROXY,
+    expect_error(L4_HEAD "- filters:\n" NLRL("x", "      token_bucket: {max_tokens: 1}\n")
+                     TCP_PROXY,
                  "token_bucket.fill_interval: is required");
     expect_error(L4_HEAD "- filters:\n" NLRL("x", "      token_bucket: {max_tokens: 1, "
                                                   "tokens_per_fill: 0, fill_interval: 1s}\n")
@@ -232,10 +233,12 @@ static void network_errors(void **state)
                                                             "fill_interval: 1s}\n"),
                  "must be the last filter");
     /* unknown network filters are still refused */
-    expect_error(L4_HEAD "- filters:\n"
-                         "  - name: envoy.filters.network.nope\n"
-                         "    typed_config: {'@type': type.googleapis.com/google.protobuf.Empty}\n" TCP_PROXY,
-                 "filters[0]: unsupported network filter envoy.filters.network.nope");
+    expect_error(
+        L4_HEAD
+        "- filters:\n"
+        "  - name: envoy.filters.network.nope\n"
+        "    typed_config: {'@type': type.googleapis.com/google.protobuf.Empty}\n" TCP_PROXY,
+        "filters[0]: unsupported network filter envoy.filters.network.nope");
 }
 
 static void network_registry_lookup(void **state)
@@ -270,8 +273,8 @@ static void network_registry_lookup(void **state)
 static void tcp_weighted_clusters(void **state)
 {
     (void)state;
-    struct mp_listener_config *l = must_translate(
-        TCP_WEIGHTED("[{name: stable, weight: 90}, {name: canary, weight: 10}]"));
+    struct mp_listener_config *l =
+        must_translate(TCP_WEIGHTED("[{name: stable, weight: 90}, {name: canary, weight: 10}]"));
     const struct mp_tcp_proxy_config *t = l->chains[0].tcp_proxy;
     assert_non_null(t);
     assert_null(t->cluster);
@@ -463,17 +466,17 @@ static const struct mp_hcm_config *hcm_of(const struct mp_listener_config *l)
 static void http_limits_and_refills(void **state)
 {
     struct fixture *fx = *state;
-    struct mp_listener_config *l = must_translate(
-        HCM_HEAD ROUTES HTTP_FILTERS("          stat_prefix: http_lrl\n"
-                                     "          token_bucket: {max_tokens: 3, tokens_per_fill: 2, "
-                                     "fill_interval: 5s}\n"
-                                     "          filter_enabled: {runtime_key: a, default_value: "
-                                     "{numerator: 100, denominator: HUNDRED}}\n"
-                                     "          filter_enforced: {runtime_key: b, default_value: "
-                                     "{numerator: 1000000, denominator: MILLION}}\n"
-                                     "          response_headers_to_add:\n"
-                                     "          - append_action: OVERWRITE_IF_EXISTS_OR_ADD\n"
-                                     "            header: {key: X-Local-Rate-Limit, value: 'yes'}\n"));
+    struct mp_listener_config *l = must_translate(HCM_HEAD ROUTES HTTP_FILTERS(
+        "          stat_prefix: http_lrl\n"
+        "          token_bucket: {max_tokens: 3, tokens_per_fill: 2, "
+        "fill_interval: 5s}\n"
+        "          filter_enabled: {runtime_key: a, default_value: "
+        "{numerator: 100, denominator: HUNDRED}}\n"
+        "          filter_enforced: {runtime_key: b, default_value: "
+        "{numerator: 1000000, denominator: MILLION}}\n"
+        "          response_headers_to_add:\n"
+        "          - append_action: OVERWRITE_IF_EXISTS_OR_ADD\n"
+        "            header: {key: X-Local-Rate-Limit, value: 'yes'}\n"));
     const struct mp_hcm_config *hcm = hcm_of(l);
     assert_int_equal(hcm->n_filters, 2);
     assert_ptr_equal(hcm->filters[0].ops, &mp_http_filter_local_ratelimit);
@@ -507,11 +510,11 @@ static void http_limits_and_refills(void **state)
 static void http_per_route_override(void **state)
 {
     struct fixture *fx = *state;
-    struct mp_listener_config *l = must_translate(
-        HCM_HEAD ROUTES HTTP_FILTERS("          stat_prefix: top\n"
-                                     "          token_bucket: {max_tokens: 2, fill_interval: 60s}\n"
-                                     "          filter_enabled: {default_value: {numerator: 100}}\n"
-                                     "          filter_enforced: {default_value: {numerator: 100}}\n"));
+    struct mp_listener_config *l = must_translate(HCM_HEAD ROUTES HTTP_FILTERS(
+        "          stat_prefix: top\n"
+        "          token_bucket: {max_tokens: 2, fill_interval: 60s}\n"
+        "          filter_enabled: {default_value: {numerator: 100}}\n"
+        "          filter_enforced: {default_value: {numerator: 100}}\n"));
     const struct mp_hcm_config *hcm = hcm_of(l);
     /* /limited has its own bucket of one and its own status */
     assert_int_equal(request(fx, hcm, "/limited", NULL, NULL, NULL, 0), 200);
@@ -537,22 +540,22 @@ static void http_not_enabled_or_not_enforced(void **state)
 {
     struct fixture *fx = *state;
     /* no filter_enabled: Envoy treats the filter as 0% enabled */
-    struct mp_listener_config *l = must_translate(
-        HCM_HEAD ROUTES HTTP_FILTERS("          stat_prefix: idle\n"
-                                     "          token_bucket: {max_tokens: 1, fill_interval: 60s}\n"));
+    struct mp_listener_config *l = must_translate(HCM_HEAD ROUTES HTTP_FILTERS(
+        "          stat_prefix: idle\n"
+        "          token_bucket: {max_tokens: 1, fill_interval: 60s}\n"));
     for (int i = 0; i < 4; i++)
         assert_int_equal(request(fx, hcm_of(l), "/", NULL, NULL, NULL, 0), 200);
     assert_int_equal(counter(fx, "idle.http_local_rate_limit.enabled"), 0);
     mp_listener_config_free(l);
 
     /* enabled, not enforced: counted, request headers added, passed on */
-    l = must_translate(HCM_HEAD ROUTES HTTP_FILTERS(
-        "          stat_prefix: shadow\n"
-        "          token_bucket: {max_tokens: 1, fill_interval: 60s}\n"
-        "          filter_enabled: {default_value: {numerator: 100}}\n"
-        "          filter_enforced: {default_value: {numerator: 0}}\n"
-        "          request_headers_to_add_when_not_enforced:\n"
-        "          - header: {key: x-would-limit, value: '1'}\n"));
+    l = must_translate(
+        HCM_HEAD ROUTES HTTP_FILTERS("          stat_prefix: shadow\n"
+                                     "          token_bucket: {max_tokens: 1, fill_interval: 60s}\n"
+                                     "          filter_enabled: {default_value: {numerator: 100}}\n"
+                                     "          filter_enforced: {default_value: {numerator: 0}}\n"
+                                     "          request_headers_to_add_when_not_enforced:\n"
+                                     "          - header: {key: x-would-limit, value: '1'}\n"));
     char v[32];
     assert_int_equal(request(fx, hcm_of(l), "/", NULL, "x-would-limit", v, sizeof(v)), 200);
     assert_string_equal(v, "");

@@ -567,6 +567,20 @@ static void test_errors(void **state)
     expect_error(yaml, "nest deeper");
 }
 
+static void test_uses_tls_identity(void **state)
+{
+    (void)state;
+    struct mp_rbac *r = load(PRINC("remote_ip: { address_prefix: 10.0.0.0, prefix_len: 8 }"));
+    assert_false(mp_rbac_uses_tls_identity(r));
+    mp_rbac_free(r);
+    r = load(PRINC("not_id: { or_ids: { ids: [ { any: true }, { authenticated: {} } ] } }"));
+    assert_true(mp_rbac_uses_tls_identity(r));
+    mp_rbac_free(r);
+    r = load(PERM("and_rules: { rules: [ { requested_server_name: { exact: a } } ] }"));
+    assert_true(mp_rbac_uses_tls_identity(r));
+    mp_rbac_free(r);
+}
+
 static void test_stat_prefix_join(void **state)
 {
     (void)state;
@@ -595,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_princ_http),
         cmocka_unit_test(test_princ_sets),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_uses_tls_identity),
         cmocka_unit_test(test_stat_prefix_join),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -151,9 +151,8 @@ static void huge_elapsed_time_saturates(void **state)
     (void)state;
     struct mp_token_bucket b;
     struct fake_clock c = {0};
-    assert_int_equal(mp_token_bucket_init(&b, (uint64_t)1 << 32, (uint64_t)1 << 32, 1, fake_now,
-                                          &c),
-                     0);
+    assert_int_equal(
+        mp_token_bucket_init(&b, (uint64_t)1 << 32, (uint64_t)1 << 32, 1, fake_now, &c), 0);
     atomic_store(&c.now, UINT64_MAX);
     assert_int_equal(mp_token_bucket_available(&b), (uint64_t)1 << 32);
     assert_true(mp_token_bucket_try_take(&b, (uint64_t)1 << 31));
@@ -253,11 +252,8 @@ static void concurrent_takers_with_refill(void **state)
         _Atomic int go = 0, stop = 0;
         struct taker tk[THREADS + 1];
         for (int i = 0; i < THREADS; i++)
-            tk[i] = (struct taker){.b = &b,
-                                   .clock = &c,
-                                   .go = &go,
-                                   .stop = &stop,
-                                   .batch = (uint64_t)(i % 3) + 1};
+            tk[i] = (struct taker){
+                .b = &b, .clock = &c, .go = &go, .stop = &stop, .batch = (uint64_t)(i % 3) + 1};
         tk[THREADS] = (struct taker){
             .b = &b, .clock = &c, .go = &go, .stop = &stop, .ticker = true, .ticks = ticks};
         run_threads(tk, THREADS + 1, &go);
