@@ -34,6 +34,7 @@
 #include "xds_translate_cluster.h"
 #include "xds_translate_listener.h"
 #include "grpc_thread.h"
+#include "server_dns.h"
 
 int (*mp_server_on_start)(struct mp_server *server, void *arg);
 void *mp_server_on_start_arg;
@@ -272,6 +273,8 @@ int mp_snapshot_publish(struct mp_server *s, struct mp_snapshot *snap, char **er
 {
     int rc = 0;
     mp_snapshot_seal(snap);
+    if (mp_server_dns_sync(s, &s->dns, snap) < 0)
+        MP_LOG(MP_LOG_UPSTREAM, MP_LOG_WARN, "out of memory: DNS refresh not running");
     resolve_stats(s, snap);
     /* open sockets for listeners that are new or moved */
     size_t n = snap->n_listeners;
@@ -691,6 +694,7 @@ out:
         srv_listener_clear(&s->listeners[i]);
     }
     free(s->listeners);
+    mp_server_dns_free(s->dns);
     mp_snapshot_unref(s->current);
     free(s->workers);
     for (size_t i = 0; i < s->n_secrets; i++)

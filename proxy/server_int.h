@@ -63,6 +63,7 @@ struct mp_server {
     pthread_mutex_t grpc_mu; /* guards the first start of grpc only */
     struct mp_grpc_thread *_Atomic grpc;
     struct mp_srv_hook *stop_hooks; /* newest first */
+    struct mp_server_dns *dns;      /* DNS refresh (server_dns.h), or NULL */
     bool init_held;
 };
 

@@ -129,6 +129,29 @@ int mp_snapshot_set_hosts(struct mp_snapshot *snap, const char *cluster_name,
     return MP_ERR_NOTFOUND;
 }
 
+struct mp_snapshot *mp_snapshot_clone(const struct mp_snapshot *snap)
+{
+    struct mp_snapshot *n = mp_snapshot_new();
+    if (!n)
+        return NULL;
+    int rc = 0;
+    for (size_t i = 0; i < snap->n_listeners && rc == 0; i++)
+        rc = mp_snapshot_add_listener(n, mp_listener_config_ref(snap->listeners[i]));
+    for (size_t i = 0; i < snap->n_routes && rc == 0; i++)
+        rc = mp_snapshot_add_route_config(n, snap->routes[i].name,
+                                          mp_route_config_ref(snap->routes[i].config));
+    for (size_t i = 0; i < snap->n_clusters && rc == 0; i++) {
+        const struct mp_snapshot_cluster *e = &snap->clusters[i];
+        rc = mp_snapshot_add_cluster_unique(n, mp_cluster_ref(e->cluster),
+                                            e->hosts ? mp_host_set_ref(e->hosts) : NULL);
+    }
+    if (rc < 0) {
+        mp_snapshot_unref(n);
+        return NULL;
+    }
+    return n;
+}
+
 static int cmp_route(const void *a, const void *b)
 {
     return strcmp(((const struct mp_snapshot_route *)a)->name,

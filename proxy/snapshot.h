@@ -94,6 +94,13 @@ int mp_snapshot_add_cluster_unique(struct mp_snapshot *snap, struct mp_cluster *
 int mp_snapshot_set_hosts(struct mp_snapshot *snap, const char *cluster_name,
                           struct mp_host_set *hs);
 
+/**
+ * A new unsealed snapshot sharing snap's listeners, route configurations,
+ * clusters and endpoints (references taken; load balancers and TLS contexts
+ * are not copied: publication shares or rebuilds them). NULL on NOMEM.
+ */
+struct mp_snapshot *mp_snapshot_clone(const struct mp_snapshot *snap);
+
 /** Sorts the tables for lookup and forbids further changes. Idempotent. */
 void mp_snapshot_seal(struct mp_snapshot *snap);
 

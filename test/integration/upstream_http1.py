@@ -3,7 +3,7 @@ per request in the log file so tests can tell what reached the upstream.
 
 Paths: /echo (body back), /bytes/N (N bytes), /delay/MS, /status/CODE,
 anything else: 200 "ok <path>".
-Usage: upstream_http1.py PORT LOGFILE
+Usage: upstream_http1.py PORT LOGFILE [BIND_ADDRESS]
 """
 import json
 import sys
@@ -78,4 +78,6 @@ class Server(ThreadingHTTPServer):
 
 
 if __name__ == "__main__":
-    Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    # optional third argument: the address to bind (default 127.0.0.1)
+    host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
+    Server((host, int(sys.argv[1])), Handler).serve_forever()
