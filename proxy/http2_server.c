@@ -49,11 +49,17 @@ struct h2c {
     size_t n_streams;
     struct mp_slice *cur_slice; /* slice being fed to nghttp2_session_mem_recv */
     struct mp_deferred send_d;
+    ev_timer grace; /* between the shutdown notice and the final GOAWAY */
+    bool notice_sent;
     bool goaway;
     bool dead;
 };
 
 static const struct mp_http_codec_ops h2_stream_ops;
+
+/* Time between the shutdown notice and the final GOAWAY: more than a
+ * round trip, so what the client sent meanwhile is still served. */
+#define MP_H2_DRAIN_GRACE_S 1.0
 
 static void schedule_send(struct h2c *h)
 {
@@ -344,17 +350,41 @@ static void h2_on_eof(struct mp_conn *c)
     mp_conn_close(c, true);
 }
 
+/* The final GOAWAY: streams the client opened up to now are served, later
+ * ones are refused and the client retries them on a new connection. */
+static void h2_goaway(struct h2c *h)
+{
+    if (h->dead || h->goaway)
+        return;
+    h->goaway = true;
+    nghttp2_submit_goaway(h->session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(h->session), NGHTTP2_NO_ERROR,
+                          NULL, 0);
+    schedule_send(h);
+}
+
+static void grace_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    h2_goaway(t->data);
+}
+
+/* Drain as RFC 9113 6.8 advises: a GOAWAY with the largest stream id first,
+ * so requests already on the wire are not refused, then the real one. */
 static void h2_drain(struct mp_conn *c)
 {
     struct h2c *h = c->codec_data;
-    if (h->dead)
+    if (h->dead || h->notice_sent || h->goaway)
         return;
-    if (!h->goaway) {
-        h->goaway = true;
-        nghttp2_submit_goaway(h->session, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(h->session), NGHTTP2_NO_ERROR,
-                              NULL, 0);
+    h->notice_sent = true;
+    if (nghttp2_submit_shutdown_notice(h->session) != 0) {
+        h2_goaway(h);
+        return;
     }
+    ev_timer_init(&h->grace, grace_cb, MP_H2_DRAIN_GRACE_S, 0);
+    h->grace.data = h;
+    ev_timer_start(c->w->loop, &h->grace);
     schedule_send(h);
 }
 
@@ -364,6 +394,8 @@ static void h2_destroy(struct mp_conn *c)
     if (!h)
         return;
     h->dead = true;
+    if (h->notice_sent)
+        ev_timer_stop(c->w->loop, &h->grace);
     mp_worker_undefer(c->w, &h->send_d);
     while (h->streams) {
         struct h2st *st = h->streams;
