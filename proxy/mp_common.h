@@ -40,6 +40,18 @@ int mp_set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2
  */
 void mp_err_prefix(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/** The value of hexadecimal digit c (either case), or -1 when c is none. */
+static inline int mp_hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 #define MP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MP_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MP_MAX(a, b) ((a) > (b) ? (a) : (b))

@@ -476,17 +476,6 @@ int mp_stats_render(struct mp_stats *stats, enum mp_stats_format fmt,
 
 /* ---- admin -------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes [s, s+n) into a new string ('+' stays '+': it is a regex operator). */
 static char *pct_decode(const char *s, size_t n)
 {
@@ -494,8 +483,9 @@ static char *pct_decode(const char *s, size_t n)
     if (!out)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        if (s[i] == '%' && i + 2 < n && mp_hex_value(s[i + 1]) >= 0 &&
+            mp_hex_value(s[i + 2]) >= 0) {
+            *o++ = (char)(mp_hex_value(s[i + 1]) * 16 + mp_hex_value(s[i + 2]));
             i += 2;
         } else {
             *o++ = s[i];

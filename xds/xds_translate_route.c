@@ -371,9 +371,7 @@ static int match_from_proto(struct mp_route_config *cfg, const RouteMatch *pb,
     if (rc == 0)
         rc = query_matches(cfg, pb->query_parameters, pb->n_query_parameters, "query_parameters",
                            &out->query_params, &out->n_query_params, err);
-    if (rc != 0)
-        return rc;
-    return 0;
+    return rc;
 }
 
 /* ---- header mutations, per-filter config -------------------------------------- */

@@ -160,17 +160,6 @@ static int strv_dup(char **src, size_t n, char ***dst, size_t *n_dst)
     return 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* "df6f..." or "DF:6F:..." -> 32 bytes. */
 static int parse_sha256_hex(const char *s, uint8_t out[32])
 {
@@ -180,7 +169,7 @@ static int parse_sha256_hex(const char *s, uint8_t out[32])
             p++;
             continue;
         }
-        int hi = hexval(p[0]), lo = p[1] != 0 ? hexval(p[1]) : -1;
+        int hi = mp_hex_value(p[0]), lo = p[1] != 0 ? mp_hex_value(p[1]) : -1;
         if (hi < 0 || lo < 0 || n == 32)
             return MP_ERR_INVAL;
         out[n++] = (uint8_t)(hi << 4 | lo);

@@ -108,6 +108,23 @@ static inline Google__Protobuf__Struct *struct1(const char *key, const char *sva
     return s;
 }
 
+/* Metadata with one filter_metadata entry: filter -> {key: sval}. */
+static inline Envoy__Config__Core__V3__Metadata *metadata1(const char *filter, const char *key,
+                                                           const char *sval)
+{
+    Envoy__Config__Core__V3__Metadata *md =
+        NEW(Envoy__Config__Core__V3__Metadata, ENVOY__CONFIG__CORE__V3__METADATA__INIT);
+    Envoy__Config__Core__V3__Metadata__FilterMetadataEntry *fm =
+        NEW(Envoy__Config__Core__V3__Metadata__FilterMetadataEntry,
+            ENVOY__CONFIG__CORE__V3__METADATA__FILTER_METADATA_ENTRY__INIT);
+    fm->key = (char *)filter;
+    fm->value = struct1(key, sval);
+    md->n_filter_metadata = 1;
+    md->filter_metadata = T(sizeof(fm));
+    md->filter_metadata[0] = fm;
+    return md;
+}
+
 static inline Envoy__Config__Endpoint__V3__LbEndpoint *ep(Envoy__Config__Core__V3__Address *addr,
                                                           uint32_t weight,
                                                           Envoy__Config__Core__V3__HealthStatus hs)

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "read_all.h"
+
 /* The corpus lives at <source root>/test/configs. Meson runs tests from the
  * build directory and compiles with relative paths, so try a few places:
  * $MESHPROXY_CONFIGS, then the path from __FILE__ relative to the working
@@ -41,28 +43,6 @@ __attribute__((unused)) static const char *corpus_dir(void)
             return found;
     }
     return NULL;
-}
-
-/* Reads a whole file into a malloc'd, NUL-terminated buffer. */
-__attribute__((unused)) static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf != NULL) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    }
-    return buf;
 }
 
 /* Lists regular files of <corpus>/<sub> (sorted); returns the count. The

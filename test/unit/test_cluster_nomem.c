@@ -41,16 +41,7 @@ static void build_protos(void)
     Envoy__Config__Endpoint__V3__LbEndpoint *p1[] = {ep(sock("::1", 81), 0, 0)};
     add_locality(cla, "a", 0, 3, p0)->load_balancing_weight = u32(2);
     add_locality(cla, "b", 1, 1, p1);
-    p0[0]->metadata =
-        NEW(Envoy__Config__Core__V3__Metadata, ENVOY__CONFIG__CORE__V3__METADATA__INIT);
-    Envoy__Config__Core__V3__Metadata__FilterMetadataEntry *fm =
-        NEW(Envoy__Config__Core__V3__Metadata__FilterMetadataEntry,
-            ENVOY__CONFIG__CORE__V3__METADATA__FILTER_METADATA_ENTRY__INIT);
-    fm->key = (char *)"envoy.transport_socket_match";
-    fm->value = struct1("tlsMode", "istio");
-    p0[0]->metadata->n_filter_metadata = 1;
-    p0[0]->metadata->filter_metadata = T(sizeof(fm));
-    p0[0]->metadata->filter_metadata[0] = fm;
+    p0[0]->metadata = metadata1("envoy.transport_socket_match", "tlsMode", "istio");
     static_pb->load_assignment = cla;
 
     Envoy__Config__Cluster__V3__Cluster__TransportSocketMatch *m0 =

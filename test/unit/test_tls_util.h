@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
+#include "read_all.h"
 
 /* protobuf-c's __INIT macros fill deprecated fields too; clang warns on each use. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -93,22 +94,9 @@ __attribute__((unused)) static void tls_test_remove_certs(const char *dir)
 __attribute__((unused)) static char *tls_test_slurp(const char *dir, const char *name)
 {
     char path[128];
+    size_t len;
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s != NULL && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s != NULL)
-        s[n] = 0;
-    fclose(f);
-    return s;
+    return read_all(path, &len);
 }
 
 /* A CommonTlsContext and its parts, in one struct so a test needs no frees. */

@@ -202,16 +202,7 @@ static void static_cluster_hosts(void **state)
     };
     add_locality(cla, "b", 1, 1, p1); /* listed first, but priority 1 */
     add_locality(cla, "a", 0, 2, p0)->load_balancing_weight = u32(7);
-    p0[0]->metadata =
-        NEW(Envoy__Config__Core__V3__Metadata, ENVOY__CONFIG__CORE__V3__METADATA__INIT);
-    Envoy__Config__Core__V3__Metadata__FilterMetadataEntry *fm =
-        NEW(Envoy__Config__Core__V3__Metadata__FilterMetadataEntry,
-            ENVOY__CONFIG__CORE__V3__METADATA__FILTER_METADATA_ENTRY__INIT);
-    fm->key = (char *)"istio";
-    fm->value = struct1("workload", "backend;default");
-    p0[0]->metadata->n_filter_metadata = 1;
-    p0[0]->metadata->filter_metadata = T(sizeof(fm));
-    p0[0]->metadata->filter_metadata[0] = fm;
+    p0[0]->metadata = metadata1("istio", "workload", "backend;default");
     pb->load_assignment = cla;
 
     struct mp_cluster *c = NULL;
