@@ -31,7 +31,7 @@ never asserted.
 
 usage: perf/proxy_latency.py [--duration S] [--rate R] [--clients C]
            [--streams M] [--rounds K] [--workers N] [--proto h1,h2]
-           [--proxies meshproxy,nghttpx,haproxy] [--body BYTES] [--pin] [--nice N]
+           [--proxies meshproxy,nghttpx,haproxy] [--body BYTES] [--pin] [--sched fifo|nice|none]
 Env: MESHPROXY_BIN (default build/proxy/meshproxy), ENVOY_BIN (optional:
 adds Envoy to the proxies).
 """
@@ -135,11 +135,14 @@ def percentile(sorted_vals, p):
     return sorted_vals[k]
 
 
-def prio(nice):
-    """preexec_fn: the benchmark's processes run at one priority (see --nice)."""
+def prio(args):
+    """preexec_fn: every process of the benchmark runs at one priority (see --sched)."""
     def set_prio():
         try:
-            os.setpriority(os.PRIO_PROCESS, 0, nice)
+            if args.sched == "fifo":
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.rt_prio))
+            elif args.sched == "nice":
+                os.setpriority(os.PRIO_PROCESS, 0, -20)
         except OSError:
             pass
     return set_prio
@@ -157,7 +160,7 @@ def h2load(port, proto, args, seconds, workdir, tag, pin):
     if pin:
         cmd = ["taskset", "-c", "0"] + cmd
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 5 + 60,
-                         preexec_fn=prio(args.nice))
+                         preexec_fn=prio(args))
     durations, failed = [], 0
     with open(log) as f:
         for line in f:
@@ -227,9 +230,13 @@ def main():
     ap.add_argument("--body", type=int, default=1024, help="response body bytes (default 1024)")
     ap.add_argument("--pin", action="store_true",
                     help="pin proxies to CPU 1, h2load and nghttpd to CPU 0")
-    ap.add_argument("--nice", type=int, default=-20 if os.geteuid() == 0 else 0,
-                    help="priority of every process of the benchmark (default -20 as root, "
-                         "so that other work on the machine disturbs the figures less)")
+    ap.add_argument("--sched", choices=("fifo", "nice", "none"),
+                    default="fifo" if os.geteuid() == 0 else "none",
+                    help="scheduling of every process of the benchmark, proxies, h2load and "
+                         "nghttpd alike: SCHED_FIFO (default as root), nice -20, or as started. "
+                         "On a shared machine the first keeps other work from showing up as "
+                         "latency; the load itself is light (well under one core)")
+    ap.add_argument("--rt-prio", type=int, default=10, help="SCHED_FIFO priority (default 10)")
     args = ap.parse_args()
     if args.rate % args.clients:
         ap.error("--rate must be a multiple of --clients")
@@ -249,7 +256,7 @@ def main():
         if args.pin:
             cmd = ["taskset", "-c", cpu] + cmd
         err = open(os.path.join(work, "%d.err" % port), "w")
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=prio(args.nice))
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=prio(args))
         procs.append(p)
         wait_port(port, p)
         return p
@@ -283,10 +290,10 @@ def main():
             targets.append(Target(name, port, start(cmd, port, "1")))
 
         print("%s; %d cores; load average %.1f; %d rps over %d connections x %d streams; "
-              "%ds runs x %d rounds; %d worker(s) per proxy; %d-byte responses; nice %d" % (
+              "%ds runs x %d rounds; %d worker(s) per proxy; %d-byte responses; sched %s" % (
                   time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(),
                   os.getloadavg()[0], args.rate, args.clients, args.streams, args.duration,
-                  args.rounds, args.workers, args.body, args.nice))
+                  args.rounds, args.workers, args.body, args.sched))
         for rnd in range(args.rounds):
             for proto in protos:
                 if proto == protos[0]:

@@ -43,6 +43,7 @@ static const struct cmd commands[] = {
     {"ROUTE_NAME", MP_AL_ROUTE_NAME},
     {"GRPC_STATUS", MP_AL_GRPC_STATUS},
     {"DOWNSTREAM_PEER_URI_SAN", MP_AL_DOWNSTREAM_PEER_URI_SAN},
+    {"REQUESTED_SERVER_NAME", MP_AL_REQUESTED_SERVER_NAME},
     {"REQ", MP_AL_REQ},
     {"RESP", MP_AL_RESP},
     {"TRAILER", MP_AL_TRAILER},
@@ -311,6 +312,7 @@ size_t mp_al_format_render(const struct mp_al_format *f, const struct mp_al_reco
         case MP_AL_UPSTREAM_TRANSPORT_FAILURE_REASON: put(&o, "-", 1); break;
         case MP_AL_ROUTE_NAME: put_str(&o, r->route_name, 0); break;
         case MP_AL_DOWNSTREAM_PEER_URI_SAN: put_str(&o, r->downstream_peer_uri_san, 0); break;
+        case MP_AL_REQUESTED_SERVER_NAME: put_str(&o, r->requested_server_name, 0); break;
         case MP_AL_GRPC_STATUS: {
             const char *g = hdr(r->trailers, "grpc-status", NULL);
             if (!g)

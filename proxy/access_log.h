@@ -48,6 +48,7 @@ enum mp_al_part_kind {
     MP_AL_ROUTE_NAME,
     MP_AL_GRPC_STATUS,
     MP_AL_DOWNSTREAM_PEER_URI_SAN, /* the client certificate's URI SAN (mTLS) */
+    MP_AL_REQUESTED_SERVER_NAME,   /* the SNI of a TLS connection this proxy terminates */
 };
 
 struct mp_al_part {
@@ -92,6 +93,7 @@ struct mp_al_record {
     const char *downstream_local;  /* "ip:port" or NULL */
     const char *route_name;
     const char *downstream_peer_uri_san; /* TLS peer certificate's URI SAN, or NULL */
+    const char *requested_server_name;   /* downstream TLS SNI, or NULL */
 };
 
 /**

@@ -612,7 +612,9 @@ void mp_conn_drain_stale(struct mp_worker *w, const struct mp_snapshot *snap)
             continue; /* TCP proxying runs to its end: nothing to finish gracefully */
         bool current = false;
         for (size_t i = 0; snap && i < snap->n_listeners && !current; i++)
-            current = snap->listeners[i] == c->listener;
+            current = snap->listeners[i] == c->listener ||
+                      (c->listener->config_id &&
+                       snap->listeners[i]->config_id == c->listener->config_id);
         if (current)
             continue;
         c->draining = true;

@@ -43,7 +43,12 @@ static bool is_tchar(unsigned char c)
 {
     if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
         return true;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    /* the punctuation tchars, without a strchr per '-' of every name */
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~': return true;
+    default: return false;
+    }
 }
 
 static int finish_pair(struct mp_http1_parser *p)
@@ -205,41 +210,33 @@ static int build_request_head(struct mp_http1_parser *p)
 {
     if (validate_request(p) < 0)
         return -1;
-    struct mp_headers out;
-    mp_headers_init(&out);
+    /* The pseudo-headers are appended to the parsed list and moved to the
+     * front (a stable partition keeps both orders), Host goes: the same
+     * list as building a new one, without copying every header again.
+     * Field names cannot start with ':' (is_tchar), so nothing else moves. */
+    struct mp_headers *h = &p->headers;
     const char *method = http_method_str((enum http_method)p->hp.method);
     const char *authority = NULL;
     size_t alen = 0;
-    if (mp_headers_add(&out, ":method", 7, method, strlen(method)) < 0 ||
-        mp_headers_add(&out, ":scheme", 7, "http", 4) < 0)
-        goto nomem;
-    if (set_target(p, &out, &authority, &alen) < 0) {
-        mp_headers_clear(&out);
+    if (mp_headers_add(h, ":method", 7, method, strlen(method)) < 0 ||
+        mp_headers_add(h, ":scheme", 7, "http", 4) < 0)
         return fail(p, 500, "out of memory");
-    }
+    if (set_target(p, h, &authority, &alen) < 0)
+        return fail(p, 500, "out of memory");
     if (!authority) {
-        const struct mp_header *host = mp_headers_get(&p->headers, "host");
+        const struct mp_header *host = mp_headers_get(h, "host");
         if (host) {
             authority = host->value;
             alen = host->value_len;
         }
     }
-    if (authority && mp_headers_add(&out, ":authority", 10, authority, alen) < 0)
-        goto nomem;
-    for (size_t i = 0; i < p->headers.n; i++) {
-        const struct mp_header *e = &p->headers.v[i];
-        if (strcmp(e->name, "host") == 0)
-            continue;
-        if (mp_headers_add(&out, e->name, e->name_len, e->value, e->value_len) < 0)
-            goto nomem;
-    }
-    mp_headers_pseudo_first(&out);
-    mp_headers_clear(&p->headers);
-    p->headers = out;
+    /* authority may point into Host's block, which stays valid until the
+     * list is cleared (http_headers.h) */
+    if (authority && mp_headers_add(h, ":authority", 10, authority, alen) < 0)
+        return fail(p, 500, "out of memory");
+    mp_headers_remove(h, "host");
+    mp_headers_pseudo_first(h);
     return 0;
-nomem:
-    mp_headers_clear(&out);
-    return fail(p, 500, "out of memory");
 }
 
 static int build_response_head(struct mp_http1_parser *p)

@@ -120,6 +120,7 @@ static int h1_on_data(struct mp_conn *c)
             s->downstream_remote = c->remote;
             s->downstream_local = c->local;
             s->downstream_peer_uri_san = c->tls ? mp_tls_transport_peer_uri_san(c->tls) : NULL;
+            s->requested_server_name = c->tls ? mp_tls_transport_sni(c->tls) : NULL;
             s->req = h->parser.headers;
             mp_headers_init(&h->parser.headers);
             h->keep_alive = h->parser.keep_alive;
@@ -244,6 +245,23 @@ static void response_done(struct h1s *h)
     maybe_finish(h);
 }
 
+/* Appends generated protocol bytes (reserve + commit, as mp_buffer_appendf
+ * does: not payload, so not counted as copied). Returns 0 or MP_ERR_NOMEM. */
+static int append_head(struct mp_buffer *out, const char *data, size_t len)
+{
+    while (len > 0) {
+        struct iovec iov;
+        if (mp_buffer_reserve(out, len, &iov) < 0)
+            return MP_ERR_NOMEM;
+        size_t n = MP_MIN(iov.iov_len, len);
+        memcpy(iov.iov_base, data, n);
+        mp_buffer_commit(out, n);
+        data += n;
+        len -= n;
+    }
+    return 0;
+}
+
 static int h1_encode_headers(void *conn, struct mp_http_stream *s, struct mp_headers *hd,
                              bool end_stream)
 {
@@ -259,35 +277,83 @@ static int h1_encode_headers(void *conn, struct mp_http_stream *s, struct mp_hea
     h->resp_no_body = no_body;
     if (h->close_after || c->draining)
         h->keep_alive = false;
-    mp_buffer_appendf(&c->out, "HTTP/1.%d %d %s\r\n", s->protocol == 10 ? 0 : 1, status,
-                      mp_http_reason(status));
+    const char *reason = mp_http_reason(status);
+    size_t reason_len = strlen(reason);
     bool has_cl = false;
+    /* status line + CRLF, then each header "name: value\r\n" */
+    size_t need = 15 + reason_len;
     for (size_t i = 0; i < hd->n; i++) {
         const struct mp_header *e = &hd->v[i];
         if (e->name[0] == ':')
             continue;
-        if (strcmp(e->name, "content-length") == 0)
+        if (e->name_len == 14 && memcmp(e->name, "content-length", 14) == 0)
             has_cl = true;
-        if (strcmp(e->name, "connection") == 0 || strcmp(e->name, "transfer-encoding") == 0)
-            continue;
-        mp_buffer_appendf(&c->out, "%s: %s\r\n", e->name, e->value);
+        need += e->name_len + e->value_len + 4;
     }
+    const char *framing = NULL; /* content-length: 0 / transfer-encoding: chunked */
     h->resp_chunked = false;
     if (!has_cl && !no_body) {
         if (end_stream)
-            mp_buffer_appendf(&c->out, "content-length: 0\r\n");
+            framing = "content-length: 0\r\n";
         else if (s->protocol == 10)
             h->keep_alive = false; /* HTTP/1.0: the body ends at close */
         else {
             h->resp_chunked = true;
-            mp_buffer_appendf(&c->out, "transfer-encoding: chunked\r\n");
+            framing = "transfer-encoding: chunked\r\n";
         }
     }
-    if (!h->keep_alive)
-        mp_buffer_appendf(&c->out, "connection: close\r\n");
-    else if (s->protocol == 10)
-        mp_buffer_appendf(&c->out, "connection: keep-alive\r\n");
-    mp_buffer_appendf(&c->out, "\r\n");
+    const char *conn_hdr = !h->keep_alive      ? "connection: close\r\n"
+                           : s->protocol == 10 ? "connection: keep-alive\r\n"
+                                               : NULL;
+    need += 64 + 2; /* framing, connection, final CRLF */
+    /* The head is written in one piece (no printf: this runs for every
+     * response), on the stack unless it is unusually large. */
+    char stack[2048];
+    char *head = need <= sizeof(stack) ? stack : malloc(need);
+    if (!head)
+        return MP_ERR_NOMEM;
+    char *p = head;
+    memcpy(p, s->protocol == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
+    p += 9;
+    *p++ = (char)('0' + status / 100);
+    *p++ = (char)('0' + status / 10 % 10);
+    *p++ = (char)('0' + status % 10);
+    *p++ = ' ';
+    memcpy(p, reason, reason_len);
+    p += reason_len;
+    *p++ = '\r';
+    *p++ = '\n';
+    for (size_t i = 0; i < hd->n; i++) {
+        const struct mp_header *e = &hd->v[i];
+        if (e->name[0] == ':')
+            continue;
+        if ((e->name_len == 10 && memcmp(e->name, "connection", 10) == 0) ||
+            (e->name_len == 17 && memcmp(e->name, "transfer-encoding", 17) == 0))
+            continue;
+        memcpy(p, e->name, e->name_len);
+        p += e->name_len;
+        *p++ = ':';
+        *p++ = ' ';
+        memcpy(p, e->value, e->value_len);
+        p += e->value_len;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    if (framing) {
+        memcpy(p, framing, strlen(framing));
+        p += strlen(framing);
+    }
+    if (conn_hdr) {
+        memcpy(p, conn_hdr, strlen(conn_hdr));
+        p += strlen(conn_hdr);
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    int rc = append_head(&c->out, head, (size_t)(p - head));
+    if (head != stack)
+        free(head);
+    if (rc < 0)
+        return rc;
     mp_conn_schedule_flush(c);
     if (end_stream)
         response_done(h);

@@ -48,6 +48,7 @@ struct h2c {
     struct h2st *streams;
     size_t n_streams;
     struct mp_slice *cur_slice; /* slice being fed to nghttp2_session_mem_recv */
+    struct h2st *hdr_st;        /* stream whose header block is being received */
     struct mp_deferred send_d;
     ev_timer grace; /* between the shutdown notice and the final GOAWAY */
     bool notice_sent;
@@ -78,6 +79,8 @@ static void st_free(struct h2st *st)
         if (st->next)
             st->next->prev = st->prev;
         h->n_streams--;
+        if (h->hdr_st == st)
+            h->hdr_st = NULL;
         mp_worker_undefer(h->c->w, &st->free_d);
         if (!h->dead)
             nghttp2_session_set_stream_user_data(h->session, st->id, NULL);
@@ -171,6 +174,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     st->s->downstream_remote = c->remote;
     st->s->downstream_local = c->local;
     st->s->downstream_peer_uri_san = c->tls ? mp_tls_transport_peer_uri_san(c->tls) : NULL;
+    st->s->requested_server_name = c->tls ? mp_tls_transport_sni(c->tls) : NULL;
     mp_buffer_init(&st->pending);
     st->free_d.fn = st_free_cb;
     st->free_d.arg = st;
@@ -180,6 +184,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     h->streams = st;
     h->n_streams++;
     nghttp2_session_set_stream_user_data(session, st->id, st);
+    h->hdr_st = st;
     return 0;
 }
 
@@ -189,7 +194,10 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 {
     struct h2c *h = user;
     (void)flags;
-    struct h2st *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    /* one stream map lookup per header block, not per header */
+    struct h2st *st = h->hdr_st && h->hdr_st->id == frame->hd.stream_id
+                          ? h->hdr_st
+                          : nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (!st || !st->s)
         return 0;
     struct mp_headers *hd = st->req_headers_done ? &st->s->req_trailers : &st->s->req;
@@ -334,6 +342,7 @@ static int h2_on_data(struct mp_conn *c)
         }
         mp_buffer_drain(&c->in, (size_t)n);
     }
+    h->hdr_st = NULL; /* streams may be freed before the next read */
     schedule_send(h);
     return 0;
 }

@@ -8,14 +8,29 @@
 
 #include "mp_common.h"
 
+/* Names are lower-case (http_headers.h). Runs for every header of every
+ * message: the length picks the one or two candidates to compare. */
 static bool h2_forbidden(const struct mp_header *e)
 {
-    static const char *const names[] = {"connection",        "keep-alive", "proxy-connection",
-                                        "transfer-encoding", "upgrade",    "host"};
-    for (size_t i = 0; i < MP_ARRAY_LEN(names); i++)
-        if (strcmp(e->name, names[i]) == 0)
-            return true;
-    return false;
+    switch (e->name_len) {
+    case 4: return memcmp(e->name, "host", 4) == 0;
+    case 7: return memcmp(e->name, "upgrade", 7) == 0;
+    case 10:
+        return memcmp(e->name, "connection", 10) == 0 || memcmp(e->name, "keep-alive", 10) == 0;
+    case 16: return memcmp(e->name, "proxy-connection", 16) == 0;
+    case 17: return memcmp(e->name, "transfer-encoding", 17) == 0;
+    default: return false;
+    }
+}
+
+/* Values unique to one message (a request id, a timing) would only churn
+ * the peer's HPACK dynamic table: send them literal, never indexed. */
+static uint8_t h2_index_flags(const struct mp_header *e)
+{
+    if ((e->name_len == 12 && memcmp(e->name, "x-request-id", 12) == 0) ||
+        (e->name_len == 29 && memcmp(e->name, "x-envoy-upstream-service-time", 29) == 0))
+        return NGHTTP2_NV_FLAG_NO_INDEX;
+    return NGHTTP2_NV_FLAG_NONE;
 }
 
 int mp_h2_nva_from_headers(const struct mp_headers *h, nghttp2_nv **nva, size_t *n)
@@ -32,7 +47,8 @@ int mp_h2_nva_from_headers(const struct mp_headers *h, nghttp2_nv **nva, size_t 
         v[k].namelen = e->name_len;
         v[k].value = (uint8_t *)e->value;
         v[k].valuelen = e->value_len;
-        v[k].flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+        v[k].flags =
+            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE | h2_index_flags(e);
         k++;
     }
     *nva = v;

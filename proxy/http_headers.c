@@ -14,24 +14,89 @@ void mp_headers_init(struct mp_headers *h)
     memset(h, 0, sizeof(*h));
 }
 
+/*
+ * Entry blocks ("name\0value\0") are carved from chunks the list owns, so a
+ * request's headers cost a couple of allocations instead of one each; a
+ * removed or replaced entry's bytes stay in their chunk until the list is
+ * cleared (a replaced value is overwritten in place when it fits, so a list
+ * that is set over and over does not grow).
+ */
+struct mp_headers_chunk {
+    struct mp_headers_chunk *next;
+    size_t used;
+    size_t cap;
+    char data[];
+};
+
+/* A first chunk of 1 KiB with its header (one jemalloc size class) holds
+ * the entry array and a typical request's or response's entries. */
+#define CHUNK_MIN (1024u - sizeof(struct mp_headers_chunk))
+#define CHUNK_MAX 16384u
+/* The first INLINE_CAP entries' array lives in the first chunk too. */
+#define INLINE_CAP 16u
+
 void mp_headers_clear(struct mp_headers *h)
 {
-    for (size_t i = 0; i < h->n; i++)
-        free(h->v[i].name);
-    free(h->v);
+    struct mp_headers_chunk *c = h->chunks;
+    while (c) {
+        struct mp_headers_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    if (h->cap > INLINE_CAP) /* else the array lived in a chunk */
+        free(h->v);
     memset(h, 0, sizeof(*h));
 }
 
-static int make_entry(struct mp_header *e, const char *name, size_t name_len, const char *value,
-                      size_t value_len)
+/* Makes room for n more bytes of entry blocks in the current chunk. */
+static int reserve(struct mp_headers *h, size_t n)
 {
-    char *block = malloc(name_len + value_len + 2);
-    if (!block)
+    struct mp_headers_chunk *c = h->chunks;
+    if (c && c->cap - c->used >= n)
+        return 0;
+    size_t cap = c ? (c->cap < CHUNK_MAX / 2 ? c->cap * 2 : CHUNK_MAX) : CHUNK_MIN;
+    if (cap < n)
+        cap = n;
+    struct mp_headers_chunk *fresh = malloc(sizeof(*fresh) + cap);
+    if (!fresh)
         return MP_ERR_NOMEM;
-    for (size_t i = 0; i < name_len; i++) {
-        char c = name[i];
-        block[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    fresh->next = c;
+    fresh->used = 0;
+    fresh->cap = cap;
+    h->chunks = fresh;
+    return 0;
+}
+
+static void lower_copy(char *dst, const char *name, size_t name_len)
+{
+    /* Eight bytes at a time (every header of every message comes through
+     * here): the bytes in 'A'..'Z' get bit 0x20, other bytes are kept. */
+    size_t i = 0;
+    for (; i + 8 <= name_len; i += 8) {
+        uint64_t x;
+        memcpy(&x, name + i, 8);
+        uint64_t low7 = x & 0x7f7f7f7f7f7f7f7full;
+        uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3full; /* high bit: byte >= 'A' */
+        uint64_t gt_z = low7 + 0x2525252525252525ull; /* high bit: byte > 'Z' */
+        uint64_t upper = ~x & (ge_a ^ gt_z) & 0x8080808080808080ull;
+        x |= upper >> 2;
+        memcpy(dst + i, &x, 8);
     }
+    for (; i < name_len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        dst[i] = (char)(c | (((unsigned)(c - 'A') < 26u) << 5));
+    }
+}
+
+static int make_entry(struct mp_headers *h, struct mp_header *e, const char *name,
+                      size_t name_len, const char *value, size_t value_len)
+{
+    size_t need = name_len + value_len + 2;
+    if (reserve(h, need) < 0)
+        return MP_ERR_NOMEM;
+    char *block = h->chunks->data + h->chunks->used;
+    h->chunks->used += need;
+    lower_copy(block, name, name_len);
     block[name_len] = '\0';
     memcpy(block + name_len + 1, value, value_len);
     block[name_len + 1 + value_len] = '\0';
@@ -42,12 +107,35 @@ static int make_entry(struct mp_header *e, const char *name, size_t name_len, co
     return 0;
 }
 
+/* Carves the first entry array (INLINE_CAP entries) from the chunks. */
+static int inline_array(struct mp_headers *h, size_t extra)
+{
+    size_t bytes = INLINE_CAP * sizeof(*h->v);
+    if (reserve(h, bytes + extra + 7) < 0)
+        return MP_ERR_NOMEM;
+    struct mp_headers_chunk *c = h->chunks;
+    size_t off = (c->used + 7) & ~(size_t)7;
+    h->v = (struct mp_header *)(void *)(c->data + off);
+    c->used = off + bytes;
+    h->cap = INLINE_CAP;
+    return 0;
+}
+
 static int grow(struct mp_headers *h)
 {
     if (h->n < h->cap)
         return 0;
-    size_t cap = h->cap ? h->cap * 2 : 16;
-    struct mp_header *v = realloc(h->v, cap * sizeof(*v));
+    if (h->cap == 0)
+        return inline_array(h, 0);
+    size_t cap = h->cap * 2;
+    struct mp_header *v;
+    if (h->cap == INLINE_CAP) {
+        v = malloc(cap * sizeof(*v));
+        if (v)
+            memcpy(v, h->v, h->n * sizeof(*v));
+    } else {
+        v = realloc(h->v, cap * sizeof(*v));
+    }
     if (!v)
         return MP_ERR_NOMEM;
     h->v = v;
@@ -60,7 +148,7 @@ int mp_headers_add(struct mp_headers *h, const char *name, size_t name_len, cons
 {
     if (grow(h) < 0)
         return MP_ERR_NOMEM;
-    if (make_entry(&h->v[h->n], name, name_len, value, value_len) < 0)
+    if (make_entry(h, &h->v[h->n], name, name_len, value, value_len) < 0)
         return MP_ERR_NOMEM;
     h->n++;
     h->bytes += name_len + value_len;
@@ -74,13 +162,22 @@ int mp_headers_add_cstr(struct mp_headers *h, const char *name, const char *valu
 
 static bool name_eq(const struct mp_header *e, const char *name, size_t len)
 {
-    return e->name_len == len && strncasecmp(e->name, name, len) == 0;
+    /* Lists are scanned for every lookup: the length and then the first byte
+     * (equal up to ASCII case, bit 0x20) rule most entries out cheaply. */
+    if (e->name_len != len)
+        return false;
+    /* stored names are lower-case: fold only the caller's bytes */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if ((unsigned char)e->name[i] != (c | (((unsigned)(c - 'A') < 26u) << 5)))
+            return false;
+    }
+    return true;
 }
 
 static void remove_at(struct mp_headers *h, size_t i)
 {
     h->bytes -= h->v[i].name_len + h->v[i].value_len;
-    free(h->v[i].name);
     memmove(&h->v[i], &h->v[i + 1], (h->n - i - 1) * sizeof(h->v[0]));
     h->n--;
 }
@@ -88,34 +185,39 @@ static void remove_at(struct mp_headers *h, size_t i)
 int mp_headers_set(struct mp_headers *h, const char *name, const char *value, size_t value_len)
 {
     size_t len = strlen(name);
-    struct mp_header e;
-    if (make_entry(&e, name, len, value, value_len) < 0)
-        return MP_ERR_NOMEM;
-    size_t first = h->n;
-    for (size_t i = 0; i < h->n;) {
-        if (name_eq(&h->v[i], name, len)) {
-            if (first == h->n) {
-                first = i;
-                h->bytes -= h->v[i].name_len + h->v[i].value_len;
-                free(h->v[i].name);
-                h->v[i] = e;
-                h->bytes += e.name_len + e.value_len;
-                i++;
-                continue;
-            }
-            remove_at(h, i);
-            continue;
-        }
-        i++;
-    }
-    if (first != h->n)
+    size_t first = 0;
+    while (first < h->n && !name_eq(&h->v[first], name, len))
+        first++;
+    if (first == h->n) {
+        if (grow(h) < 0)
+            return MP_ERR_NOMEM;
+        if (make_entry(h, &h->v[h->n], name, len, value, value_len) < 0)
+            return MP_ERR_NOMEM;
+        h->n++;
+        h->bytes += len + value_len;
         return 0;
-    if (grow(h) < 0) {
-        free(e.name);
-        return MP_ERR_NOMEM;
     }
-    h->v[h->n++] = e;
-    h->bytes += e.name_len + e.value_len;
+    struct mp_header *old = &h->v[first];
+    if (value_len <= old->value_len) {
+        /* fits in the old block: overwrite (value may point into it) */
+        memmove(old->value, value, value_len);
+        old->value[value_len] = '\0';
+        h->bytes -= old->value_len - value_len;
+        old->value_len = (uint32_t)value_len;
+    } else {
+        struct mp_header e;
+        if (make_entry(h, &e, name, len, value, value_len) < 0)
+            return MP_ERR_NOMEM;
+        h->bytes += value_len - old->value_len;
+        *old = e;
+    }
+    /* later duplicates go (their bytes stay in the chunk: value may be one) */
+    for (size_t i = first + 1; i < h->n;) {
+        if (name_eq(&h->v[i], name, len))
+            remove_at(h, i);
+        else
+            i++;
+    }
     return 0;
 }
 
@@ -179,21 +281,52 @@ size_t mp_headers_remove_prefix(struct mp_headers *h, const char *prefix)
 int mp_headers_copy(struct mp_headers *dst, const struct mp_headers *src)
 {
     mp_headers_clear(dst);
-    for (size_t i = 0; i < src->n; i++) {
-        const struct mp_header *e = &src->v[i];
-        if (mp_headers_add(dst, e->name, e->name_len, e->value, e->value_len) < 0) {
+    if (src->n == 0)
+        return 0;
+    /* The router copies every request: one entry array and one chunk, and
+     * the blocks copied as they are (names are lower-case already). */
+    size_t total = 0;
+    for (size_t i = 0; i < src->n; i++)
+        total += src->v[i].name_len + src->v[i].value_len + 2;
+    if (src->n <= INLINE_CAP) {
+        if (inline_array(dst, total) < 0)
+            return MP_ERR_NOMEM;
+    } else {
+        /* cap > INLINE_CAP: mp_headers_clear frees the array */
+        dst->v = malloc(src->n * sizeof(*dst->v));
+        if (!dst->v || reserve(dst, total) < 0) {
             mp_headers_clear(dst);
             return MP_ERR_NOMEM;
         }
+        dst->cap = src->n;
     }
+    char *p = dst->chunks->data + dst->chunks->used;
+    dst->chunks->used += total;
+    for (size_t i = 0; i < src->n; i++) {
+        const struct mp_header *e = &src->v[i];
+        struct mp_header *d = &dst->v[i];
+        memcpy(p, e->name, e->name_len + 1);
+        d->name = p;
+        p += e->name_len + 1;
+        memcpy(p, e->value, e->value_len + 1);
+        d->value = p;
+        p += e->value_len + 1;
+        d->name_len = e->name_len;
+        d->value_len = e->value_len;
+    }
+    dst->n = src->n;
+    dst->bytes = src->bytes;
     return 0;
 }
 
 void mp_headers_pseudo_first(struct mp_headers *h)
 {
-    /* Stable partition by insertion: lists are short. */
+    /* Usually in order already (codecs add pseudo-headers first): skip
+     * the ones at the front. Then a stable partition by insertion. */
     size_t out = 0;
-    for (size_t i = 0; i < h->n; i++) {
+    while (out < h->n && h->v[out].name[0] == ':')
+        out++;
+    for (size_t i = out; i < h->n; i++) {
         if (h->v[i].name[0] == ':') {
             struct mp_header e = h->v[i];
             memmove(&h->v[out + 1], &h->v[out], (i - out) * sizeof(e));
@@ -221,6 +354,23 @@ bool mp_http_token_list_has(const char *value, size_t len, const char *token)
     return false;
 }
 
+/* keep-alive, proxy-connection, transfer-encoding, upgrade, http2-settings,
+ * and TE unless it is "trailers". */
+static bool is_fixed_hop_by_hop(const struct mp_header *e)
+{
+    switch (e->name_len) {
+    case 2:
+        return memcmp(e->name, "te", 2) == 0 &&
+               !(e->value_len == 8 && strncasecmp(e->value, "trailers", 8) == 0);
+    case 7: return memcmp(e->name, "upgrade", 7) == 0;
+    case 10: return memcmp(e->name, "keep-alive", 10) == 0;
+    case 14: return memcmp(e->name, "http2-settings", 14) == 0;
+    case 16: return memcmp(e->name, "proxy-connection", 16) == 0;
+    case 17: return memcmp(e->name, "transfer-encoding", 17) == 0;
+    default: return false;
+    }
+}
+
 void mp_headers_strip_hop_by_hop(struct mp_headers *h)
 {
     /* Headers the Connection header names are hop-by-hop too (RFC 9110 7.6.1). */
@@ -239,14 +389,10 @@ void mp_headers_strip_hop_by_hop(struct mp_headers *h)
         }
         free(copy);
     }
-    static const char *const hop[] = {"keep-alive", "proxy-connection", "transfer-encoding",
-                                      "upgrade", "http2-settings"};
-    for (size_t i = 0; i < MP_ARRAY_LEN(hop); i++)
-        mp_headers_remove(h, hop[i]);
+    /* One pass for the fixed hop-by-hop names (this runs on every request
+     * and response; names are stored lower-case). */
     for (size_t i = 0; i < h->n;) {
-        struct mp_header *e = &h->v[i];
-        if (e->name_len == 2 && memcmp(e->name, "te", 2) == 0 &&
-            !(e->value_len == 8 && strncasecmp(e->value, "trailers", 8) == 0)) {
+        if (is_fixed_hop_by_hop(&h->v[i])) {
             remove_at(h, i);
             continue;
         }

@@ -6,7 +6,9 @@
  * case-insensitive). Request pseudo-headers (":method", ":path", ":scheme",
  * ":authority") and the response ":status" live in the same list, first, so
  * one structure describes a request or response whatever the codec. Each
- * entry owns one malloc'd block holding "name\0value\0".
+ * entry is one block holding "name\0value\0", carved from chunks the list
+ * owns (freed together by mp_headers_clear): an entry's pointers stay valid
+ * until the entry is removed or replaced, or the list is cleared.
  */
 #ifndef MP_HTTP_HEADERS_H
 #define MP_HTTP_HEADERS_H
@@ -27,6 +29,7 @@ struct mp_headers {
     size_t n;
     size_t cap;
     size_t bytes; /* sum of name_len + value_len, for header-size limits */
+    struct mp_headers_chunk *chunks; /* where the entries' blocks live (http_headers.c) */
 };
 
 /** Initialises an empty list (no allocation). */

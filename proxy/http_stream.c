@@ -262,6 +262,7 @@ static void stream_log(struct mp_http_stream *s)
         .downstream_local = s->downstream_local,
         .route_name = s->route_name,
         .downstream_peer_uri_san = s->downstream_peer_uri_san,
+        .requested_server_name = s->requested_server_name,
     };
     for (size_t i = 0; i < s->hcm->n_access_logs; i++)
         mp_access_log_emit(s->hcm->access_logs[i], &rec);
@@ -515,7 +516,12 @@ static void codec_headers(struct mp_http_stream *s, bool end_stream)
         return;
     touch(s);
     const char *st = mp_headers_value(&s->resp, ":status");
-    s->status = st ? atoi(st) : 0;
+    /* three digits (every response) without atoi's strtol */
+    if (st && st[0] >= '0' && st[0] <= '9' && st[1] >= '0' && st[1] <= '9' && st[2] >= '0' &&
+        st[2] <= '9' && st[3] == '\0')
+        s->status = (st[0] - '0') * 100 + (st[1] - '0') * 10 + (st[2] - '0');
+    else
+        s->status = st ? atoi(st) : 0;
     if (s->first_resp_us < 0)
         s->first_resp_us = mp_now_us();
     add_response_headers(s, &s->resp);

@@ -69,7 +69,7 @@ typedef void (*mp_http_stream_watermark_fn)(void *arg, bool above);
 
 struct mp_http_stream {
     struct mp_worker *worker;
-    void *conn; /* the codec's connection */
+    void *conn; /* the codec's connection: the downstream struct mp_conn (both server codecs) */
     const struct mp_http_codec_ops *codec;
     void *codec_data; /* the codec's per-stream data */
     const struct mp_hcm_config *hcm;
@@ -120,12 +120,24 @@ struct mp_http_stream {
     const char *downstream_remote; /* lives in the connection */
     const char *downstream_local;
     const char *downstream_peer_uri_san; /* mTLS client identity, or NULL; lives in the connection */
+    const char *requested_server_name;   /* TLS SNI, or NULL; lives in the connection */
 
     ev_timer idle_timer; /* stream_idle_timeout */
     mp_http_stream_watermark_fn watermark_cb;
     void *watermark_arg;
     bool downstream_above; /* downstream send buffer above high watermark */
 };
+
+struct mp_conn;
+
+/**
+ * The downstream connection the stream arrived on (addresses, TLS peer and
+ * SNI), for filters such as RBAC. Borrowed; it outlives the stream.
+ */
+static inline struct mp_conn *mp_http_stream_downstream(const struct mp_http_stream *s)
+{
+    return (struct mp_conn *)s->conn;
+}
 
 /**
  * Makes a stream for a new request on conn. hcm and snap are borrowed for the

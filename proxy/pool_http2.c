@@ -96,9 +96,10 @@ static ssize_t read_cb(nghttp2_session *session, int32_t id, uint8_t *buf, size_
 
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user)
 {
-    (void)session;
-    (void)frame;
-    (void)user;
+    struct upconn *u = user;
+    /* one stream map lookup per header block, not per header */
+    u->hdr_req = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    u->hdr_id = frame->hd.stream_id;
     return 0;
 }
 
@@ -107,9 +108,11 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
                      void *user)
 {
     (void)flags;
-    (void)user;
+    struct upconn *u = user;
     struct mp_upstream_request *r =
-        nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+        u->hdr_req && u->hdr_id == frame->hd.stream_id
+            ? u->hdr_req
+            : nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (!r || r->done)
         return 0;
     if (r->resp.bytes + namelen + valuelen > 96 * 1024)
@@ -194,6 +197,8 @@ static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_
     struct mp_upstream_request *r = nghttp2_session_get_stream_user_data(session, id);
     if (u->n_streams)
         u->n_streams--;
+    if (u->hdr_req == r)
+        u->hdr_req = NULL;
     if (r) {
         nghttp2_session_set_stream_user_data(session, id, NULL);
         if (r->unconsumed)
@@ -359,6 +364,7 @@ static int h2_on_data(struct upconn *u)
             return MP_ERR_PROTO;
         mp_buffer_drain(&u->in, (size_t)n);
     }
+    u->hdr_req = NULL; /* requests may be freed before the next read */
     schedule_send(u);
     return 0;
 }

@@ -53,7 +53,7 @@ struct node {
             const struct node **kids;
             size_t n;
         } set;
-        const struct node *not;
+        const struct node * not ;
         struct mp_header_match header;
         struct {
             bool any; /* authenticated without principal_name */
@@ -129,8 +129,9 @@ static int string_from_proto(struct mp_route_config *a,
     return rc;
 }
 
-static int path_from_proto(struct mp_route_config *a, const Envoy__Type__Matcher__V3__PathMatcher *pb,
-                           struct node *n, char **err)
+static int path_from_proto(struct mp_route_config *a,
+                           const Envoy__Type__Matcher__V3__PathMatcher *pb, struct node *n,
+                           char **err)
 {
     if (!pb || pb->rule_case != ENVOY__TYPE__MATCHER__V3__PATH_MATCHER__RULE_PATH)
         return mp_set_err(err, "url_path.path: required");
@@ -222,8 +223,8 @@ static int permission_from_proto(struct mp_route_config *a, const Permission *pb
         if (!r || r->start < 0 || r->start > 65535 || r->end < 0 || r->end > 65536)
             return mp_set_err(err, "destination_port_range: start/end out of bounds");
         if (r->start >= r->end)
-            return mp_set_err(err, "destination_port_range: start %d is not below end %d",
-                              r->start, r->end);
+            return mp_set_err(err, "destination_port_range: start %d is not below end %d", r->start,
+                              r->end);
         n->kind = N_DST_PORT_RANGE;
         n->ports.lo = (uint32_t)r->start;
         n->ports.hi = (uint32_t)r->end;
@@ -343,7 +344,8 @@ static int principal_from_proto(struct mp_route_config *a, const Principal *pb, 
     case ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_METADATA:
         return mp_set_err(err, "metadata: metadata matchers are not supported by meshproxy");
     case ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_FILTER_STATE:
-        return mp_set_err(err, "filter_state: filter state matchers are not supported by meshproxy");
+        return mp_set_err(err,
+                          "filter_state: filter state matchers are not supported by meshproxy");
     default:
         return mp_set_err(err, ": one of any, and_ids, or_ids, not_id, authenticated, source_ip, "
                                "direct_remote_ip, remote_ip, header, url_path is required");
@@ -410,9 +412,7 @@ int mp_rbac_from_proto(const Envoy__Config__Rbac__V3__RBAC *pb, struct mp_rbac *
     case ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__ALLOW: r->action = MP_RBAC_ALLOW; break;
     case ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__DENY: r->action = MP_RBAC_DENY; break;
     case ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__LOG: r->action = MP_RBAC_LOG; break;
-    default:
-        rc = mp_set_err(err, "action: unknown action %d", (int)pb->action);
-        goto fail;
+    default: rc = mp_set_err(err, "action: unknown action %d", (int)pb->action); goto fail;
     }
     if (pb->n_policies) {
         r->policies = mp_route_arena_alloc(r->arena, pb->n_policies * sizeof(*r->policies));
@@ -480,7 +480,7 @@ static bool node_uses_identity(const struct node *n)
             if (node_uses_identity(n->set.kids[i]))
                 return true;
         return false;
-    case N_NOT: return node_uses_identity(n->not);
+    case N_NOT: return node_uses_identity(n->not );
     case N_SNI:
     case N_AUTHENTICATED: return true;
     default: return false;

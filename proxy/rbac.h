@@ -46,11 +46,11 @@ enum mp_rbac_action {
 struct mp_rbac_request {
     const struct mp_route_request *http;  /* headers (pseudo-headers included), :path; or NULL */
     const struct sockaddr *direct_remote; /* the physical peer; NULL = unknown (IP rules fail) */
-    const struct sockaddr *remote;  /* downstream remote address (e.g. from x-forwarded-for);
-                                       NULL = direct_remote */
-    const struct sockaddr *local;   /* destination address (SO_ORIGINAL_DST when restored) */
-    const char *sni;                /* requested server name, or NULL */
-    const struct mp_tls_peer *peer; /* NULL when the connection is not TLS */
+    const struct sockaddr *remote;        /* downstream remote address (e.g. from x-forwarded-for);
+                                             NULL = direct_remote */
+    const struct sockaddr *local;         /* destination address (SO_ORIGINAL_DST when restored) */
+    const char *sni;                      /* requested server name, or NULL */
+    const struct mp_tls_peer *peer;       /* NULL when the connection is not TLS */
 };
 
 /** The verdict of one evaluation. */
@@ -69,8 +69,7 @@ struct mp_rbac_result {
  * authorization rule changes who gets in): metadata, filter_state, matcher,
  * uri_template, policy condition / checked_condition, bad CIDR ranges.
  */
-int mp_rbac_from_proto(const Envoy__Config__Rbac__V3__RBAC *pb, struct mp_rbac **out,
-                       char **err);
+int mp_rbac_from_proto(const Envoy__Config__Rbac__V3__RBAC *pb, struct mp_rbac **out, char **err);
 
 /** Frees an engine and everything it owns. NULL is a no-op. */
 void mp_rbac_free(struct mp_rbac *r);

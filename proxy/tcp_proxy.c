@@ -2,7 +2,8 @@
  * tcp_proxy.c: envoy.filters.network.tcp_proxy: a downstream connection
  * joined to one upstream connection of the configured cluster. Bytes move
  * between the two as slice references; each side stops reading while the
- * other side's send buffer is above the connection buffer limit.
+ * other side's send buffer is above the connection buffer limit. A cluster
+ * with a TLS transport_socket gets TLS on the upstream side (mesh mTLS).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,6 +22,8 @@
 #include "lb_core.h"
 #include "mp_common.h"
 #include "snapshot.h"
+#include "tls_context.h"
+#include "tls_transport.h"
 #include "xds_translate_listener.h"
 
 struct tcpp {
@@ -43,6 +46,10 @@ struct tcpp {
     int64_t start_us, start_wall_us;
     struct mp_host orig_host; /* ORIGINAL_DST: the connection's original destination */
     char orig_addr[64];
+    /* the cluster's transport_socket TLS (Istio's mTLS for TCP services), or NULL */
+    struct mp_tls_transport *tls;
+    struct mp_buffer raw_in, raw_out; /* ciphertext, when tls */
+    bool tls_shutdown;
 };
 
 static void up_close(struct tcpp *t)
@@ -69,10 +76,38 @@ static void finish(struct tcpp *t)
     mp_conn_close(t->c, false);
 }
 
+/* Bytes queued for the upstream, plaintext and (TLS) ciphertext. */
+static size_t up_pending(const struct tcpp *t)
+{
+    return mp_buffer_len(&t->out) + mp_buffer_len(&t->raw_out);
+}
+
+/* TLS: encrypts what waits for the upstream (once the handshake is done),
+ * then close_notify after the downstream's half-close, into raw_out. */
+static int up_encrypt(struct tcpp *t)
+{
+    if (mp_buffer_len(&t->out) > 0 && mp_tls_transport_handshake_done(t->tls)) {
+        ssize_t n = mp_tls_transport_write(t->tls, &t->out);
+        if (n < 0 && n != MP_ERR_AGAIN)
+            return (int)n;
+    }
+    if (t->down_eof && mp_buffer_len(&t->out) == 0 && !t->tls_shutdown &&
+        mp_tls_transport_handshake_done(t->tls)) {
+        t->tls_shutdown = true;
+        mp_tls_transport_shutdown(t->tls);
+    }
+    return mp_tls_transport_take_output(t->tls, &t->raw_out) < 0 ? MP_ERR_NOMEM : 0;
+}
+
 static void up_flush(struct tcpp *t)
 {
-    while (mp_buffer_len(&t->out) > 0) {
-        ssize_t n = mp_buffer_write_fd(&t->out, t->fd);
+    struct mp_buffer *wbuf = t->tls ? &t->raw_out : &t->out;
+    if (t->tls && up_encrypt(t) < 0) {
+        finish(t);
+        return;
+    }
+    while (mp_buffer_len(wbuf) > 0) {
+        ssize_t n = mp_buffer_write_fd(wbuf, t->fd);
         if (n == MP_ERR_AGAIN)
             break;
         if (n < 0) {
@@ -81,16 +116,59 @@ static void up_flush(struct tcpp *t)
         }
     }
     struct ev_loop *loop = t->c->w->loop;
-    if (mp_buffer_len(&t->out) > 0) {
+    if (mp_buffer_len(wbuf) > 0) {
         ev_io_start(loop, &t->wio);
     } else {
         ev_io_stop(loop, &t->wio);
-        if (t->down_eof)
+        /* with TLS, plaintext may still wait for the handshake */
+        if (t->down_eof && mp_buffer_len(&t->out) == 0)
             shutdown(t->fd, SHUT_WR); /* pass the half-close on */
     }
     /* downstream reads resume once the upstream drained */
-    if (mp_buffer_len(&t->out) <= t->c->high_watermark / 2 && t->c->read_disabled && !t->down_eof)
+    if (up_pending(t) <= t->c->high_watermark / 2 && t->c->read_disabled && !t->down_eof)
         mp_conn_read_disable(t->c, false);
+}
+
+/* TLS: feeds what was read (eof: the upstream's FIN), advances the
+ * handshake and decrypts into the downstream's out; *closed tells that the
+ * upstream has ended its stream. Returns the plaintext bytes added (>= 0), or
+ * MP_ERR_PROTO after finishing the connection on a TLS error. */
+static ssize_t up_decrypt(struct tcpp *t, bool eof, bool *closed)
+{
+    struct mp_buffer *plain = &t->c->out;
+    size_t before = mp_buffer_len(plain);
+    *closed = false;
+    if (mp_tls_transport_feed(t->tls, &t->raw_in) < 0) {
+        finish(t);
+        return MP_ERR_PROTO;
+    }
+    if (eof)
+        mp_tls_transport_feed_eof(t->tls);
+    for (int i = 0; i < 64; i++) {
+        ssize_t r = mp_tls_transport_read(t->tls, plain);
+        if (r > 0)
+            continue;
+        if (r == MP_ERR_CLOSED)
+            *closed = true;
+        else if (r != MP_ERR_AGAIN) {
+            /* a refused certificate: the alert goes out first */
+            mp_tls_transport_take_output(t->tls, &t->raw_out);
+            mp_buffer_write_fd(&t->raw_out, t->fd);
+            if (!mp_tls_transport_handshake_done(t->tls)) {
+                t->flags |= MP_RF_UPSTREAM_CONNECT_FAIL;
+                if (t->ce->stats)
+                    mp_counter_inc(t->ce->stats->cx_connect_fail, t->c->w->index, 1);
+            }
+            finish(t);
+            return MP_ERR_PROTO;
+        }
+        break;
+    }
+    /* handshake flights, and bytes that waited for the handshake */
+    up_flush(t);
+    if (t->closed)
+        return MP_ERR_PROTO;
+    return (ssize_t)(mp_buffer_len(plain) - before);
 }
 
 static void up_read_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -99,7 +177,16 @@ static void up_read_cb(struct ev_loop *loop, ev_io *io, int revents)
     (void)revents;
     struct tcpp *t = io->data;
     struct mp_conn *c = t->c;
-    ssize_t n = mp_buffer_read_fd(&c->out, t->fd, 0);
+    ssize_t n = mp_buffer_read_fd(t->tls ? &t->raw_in : &c->out, t->fd, 0);
+    bool ended = n != MP_ERR_AGAIN && n <= 0; /* FIN or error */
+    if (t->tls && (n > 0 || n == MP_ERR_CLOSED)) {
+        /* n becomes plaintext bytes; close_notify also ends the stream */
+        n = up_decrypt(t, n == MP_ERR_CLOSED, &ended);
+        if (n < 0)
+            return; /* finished on a TLS error */
+        if (n == 0 && !ended)
+            return; /* handshake, or a partial record */
+    }
     if (n > 0) {
         t->tx += (uint64_t)n;
         mp_buffer_count_proxied((uint64_t)n);
@@ -108,9 +195,10 @@ static void up_read_cb(struct ev_loop *loop, ev_io *io, int revents)
         mp_conn_touch(c);
         mp_conn_schedule_flush(c);
         /* the downstream is slow: stop reading the upstream until it drains */
-        if (mp_buffer_len(&c->out) > c->high_watermark)
+        if (!ended && mp_buffer_len(&c->out) > c->high_watermark)
             ev_io_stop(loop, &t->rio);
-        return;
+        if (!ended)
+            return;
     }
     if (n == MP_ERR_AGAIN)
         return;
@@ -136,6 +224,17 @@ static void up_write_cb(struct ev_loop *loop, ev_io *io, int revents)
         t->connected = true;
         ev_timer_stop(loop, &t->timer);
         ev_io_start(loop, &t->rio);
+        if (t->ce->tls) {
+            /* ClientHello now; bytes from the downstream wait for the handshake */
+            struct mp_tls_transport_opts o = {.stats =
+                                                  t->ce->stats ? &t->ce->stats->ssl : NULL};
+            if (mp_tls_transport_new(t->ce->tls, &o, &t->tls) < 0 ||
+                mp_tls_transport_handshake(t->tls) == MP_ERR_PROTO) {
+                t->flags |= MP_RF_UPSTREAM_CONNECT_FAIL;
+                finish(t);
+                return;
+            }
+        }
     }
     up_flush(t);
 }
@@ -169,7 +268,7 @@ static int tcpp_on_data(struct mp_conn *c)
         return MP_ERR_NOMEM;
     if (t->connected)
         up_flush(t);
-    if (mp_buffer_len(&t->out) > c->high_watermark)
+    if (up_pending(t) > c->high_watermark)
         mp_conn_read_disable(c, true);
     return 0;
 }
@@ -189,7 +288,9 @@ static void tcpp_on_eof(struct mp_conn *c)
         finish(t);
         return;
     }
-    if (mp_buffer_len(&t->out) == 0)
+    if (t->tls)
+        up_flush(t); /* close_notify, then the FIN */
+    else if (mp_buffer_len(&t->out) == 0)
         shutdown(t->fd, SHUT_WR);
 }
 
@@ -222,6 +323,8 @@ static void tcpp_destroy(struct mp_conn *c)
             .upstream_cluster = t->cluster,
             .downstream_remote = c->remote,
             .downstream_local = c->local,
+            .downstream_peer_uri_san = c->tls ? mp_tls_transport_peer_uri_san(c->tls) : NULL,
+            .requested_server_name = c->tls ? mp_tls_transport_sni(c->tls) : NULL,
         };
         for (size_t i = 0; i < t->cfg->n_access_logs; i++)
             mp_access_log_emit(t->cfg->access_logs[i], &rec);
@@ -230,6 +333,9 @@ static void tcpp_destroy(struct mp_conn *c)
         mp_lb_worker_rq_done(t->lbw, t->host);
     if (t->lbw)
         mp_lb_worker_unref(t->lbw);
+    mp_tls_transport_free(t->tls);
+    mp_buffer_clear(&t->raw_in);
+    mp_buffer_clear(&t->raw_out);
     mp_buffer_clear(&t->out);
     free(t);
     c->codec_data = NULL;
@@ -270,6 +376,8 @@ int mp_tcp_proxy_init(struct mp_conn *c)
     t->start_us = mp_now_us();
     t->start_wall_us = mp_wall_us();
     mp_buffer_init(&t->out);
+    mp_buffer_init(&t->raw_in);
+    mp_buffer_init(&t->raw_out);
     c->codec_data = t;
     unsigned slot = c->w->index;
     if (t->cfg->stats) {
@@ -283,6 +391,11 @@ int mp_tcp_proxy_init(struct mp_conn *c)
             mp_counter_inc(t->cfg->stats->no_route, slot, 1);
         t->flags |= MP_RF_NO_CLUSTER;
         return MP_ERR_NOTFOUND;
+    }
+    if (t->ce->tls_error) {
+        /* its TLS settings failed (or wait for a secret): never plaintext instead */
+        t->flags |= MP_RF_UPSTREAM_CONNECT_FAIL;
+        return MP_ERR_PROTO;
     }
     struct mp_lb_worker *lbw = NULL;
     if (t->ce->cluster->type == MP_CLUSTER_ORIGINAL_DST) {

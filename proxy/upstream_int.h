@@ -96,6 +96,8 @@ struct upconn {
     /* HTTP/2 */
     nghttp2_session *session;
     struct mp_slice *cur_slice;
+    struct mp_upstream_request *hdr_req; /* HTTP/2: request whose header block is being received */
+    int32_t hdr_id;
     uint32_t n_streams;
     struct mp_upstream_request *reqs; /* requests attached to this session (next/prev) */
     bool goaway;

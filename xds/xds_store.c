@@ -105,7 +105,9 @@ static int sds_refs_add(struct xs_sds_refs *s, const struct mp_tls_sds_ref *r)
     s->v = v;
     v[s->n].name = strdup(r->name);
     v[s->n].cluster = !r->ads && r->cluster ? strdup(r->cluster) : NULL;
-    if (!v[s->n].name) {
+    /* a lost source name would silently turn into "over ADS" */
+    if (!v[s->n].name || (!r->ads && r->cluster && !v[s->n].cluster)) {
+        free(v[s->n].name);
         free(v[s->n].cluster);
         return MP_ERR_NOMEM;
     }
@@ -195,6 +197,17 @@ static bool is_base_cluster(const struct mp_xds_store *st, const char *name)
     return false;
 }
 
+/* A dynamic listener may not take a static one's name: the two could not
+ * share a snapshot (mp_snapshot_add_listener refuses the second), so every
+ * later build would fail. Envoy refuses it too. */
+static bool is_base_listener(const struct mp_xds_store *st, const char *name)
+{
+    for (size_t i = 0; i < st->n_base_listeners; i++)
+        if (st->base_listeners[i]->name && strcmp(st->base_listeners[i]->name, name) == 0)
+            return true;
+    return false;
+}
+
 static int translate_cluster(struct mp_xds_store *st, const struct mp_xds_resource *r,
                              struct xs_cluster **out, char **err)
 {
@@ -212,14 +225,24 @@ static int translate_cluster(struct mp_xds_store *st, const struct mp_xds_resour
         rc = mp_set_err(err, "name: \"%s\" differs from the resource name", c->cluster->name);
         goto fail;
     }
-    const struct mp_transport_socket *ts = &c->cluster->transport_socket;
-    if (ts->name && ts->typed_config.type_url &&
-        strcmp(ts->name, "envoy.transport_sockets.raw_buffer") != 0) {
+    /* the secrets of transport_socket and of every transport_socket_matches
+     * entry (Istio's tlsMode-istio mTLS is one) */
+    for (size_t i = 0; i <= c->cluster->n_transport_socket_matches; i++) {
+        const struct mp_transport_socket *ts =
+            i == 0 ? &c->cluster->transport_socket
+                   : &c->cluster->transport_socket_matches[i - 1].socket;
+        if (!ts->name || !ts->typed_config.type_url ||
+            strcmp(ts->name, "envoy.transport_sockets.raw_buffer") == 0)
+            continue;
         struct mp_tls_config *tc = NULL;
         rc = mp_xds_translate_tls_any(ts->typed_config.type_url, ts->typed_config.data,
                                       ts->typed_config.len, MP_TLS_CLIENT, &tc, err);
         if (rc < 0) {
-            mp_err_prefix(err, "transport_socket.typed_config");
+            if (i == 0)
+                mp_err_prefix(err, "transport_socket.typed_config");
+            else
+                mp_err_prefix(err, "transport_socket_matches[%zu].transport_socket.typed_config",
+                              i - 1);
             goto fail;
         }
         rc = sds_refs_from_tls(&c->sds, tc);
@@ -259,6 +282,22 @@ static int add_name(char ***v, size_t *n, const char *name)
     return 0;
 }
 
+/* Appends a name known not to be in v yet (the keys of one map are unique):
+ * O(1), where add_name's check would make a 10,000-resource update O(n^2). */
+static int push_name(char ***v, size_t *n, const char *name)
+{
+    if (*n == 0 || (*n >= 8 && (*n & (*n - 1)) == 0)) {
+        char **nv = realloc(*v, (*n ? *n * 2 : 8) * sizeof(*nv));
+        if (!nv)
+            return MP_ERR_NOMEM;
+        *v = nv;
+    }
+    if (!((*v)[*n] = strdup(name)))
+        return MP_ERR_NOMEM;
+    (*n)++;
+    return 0;
+}
+
 /* RDS names and SDS references of a translated listener. */
 static int listener_deps(struct xs_listener *x)
 {
@@ -288,9 +327,11 @@ static int translate_listener_blob(const struct mp_xds_blob *b, struct mp_listen
     return rc;
 }
 
-static int translate_listener(const struct mp_xds_resource *r, struct xs_listener **out,
-                              char **err)
+static int translate_listener(struct mp_xds_store *st, const struct mp_xds_resource *r,
+                              struct xs_listener **out, char **err)
 {
+    if (is_base_listener(st, r->name))
+        return mp_set_err(err, "listener name is a static listener of the bootstrap");
     struct xs_listener *x = calloc(1, sizeof(*x));
     if (!x)
         return MP_ERR_NOMEM;
@@ -304,6 +345,7 @@ static int translate_listener(const struct mp_xds_resource *r, struct xs_listene
         xs_listener_free(x);
         return rc;
     }
+    x->l->config_id = ++st->last_listener_id;
     *out = x;
     return 0;
 }
@@ -337,15 +379,33 @@ static const char *eds_name(const struct mp_cluster *c)
     return c->eds_service_name && *c->eds_service_name ? c->eds_service_name : c->name;
 }
 
+/* Every SDS secret the resource names has arrived (Envoy's listeners and
+ * clusters wait for their secrets as for their RDS/EDS: a TLS context cannot
+ * be built without them). */
+static bool secrets_warm(const struct mp_xds_store *st, const struct xs_sds_refs *s,
+                         unsigned waived)
+{
+    if (waived & (1u << XS_SDS))
+        return true;
+    for (size_t i = 0; i < s->n; i++)
+        if (!mp_xds_map_get(&st->secrets, s->v[i].name))
+            return false;
+    return true;
+}
+
 static bool cluster_warm(const struct mp_xds_store *st, const struct xs_cluster *c)
 {
-    return c->cluster->type != MP_CLUSTER_EDS || st->timed_out[XS_EDS] ||
+    if (!secrets_warm(st, &c->sds, c->waived))
+        return false;
+    return c->cluster->type != MP_CLUSTER_EDS || (c->waived & (1u << XS_EDS)) ||
            mp_xds_map_get(&st->endpoints, eds_name(c->cluster)) != NULL;
 }
 
 static bool listener_warm(const struct mp_xds_store *st, const struct xs_listener *l)
 {
-    if (st->timed_out[XS_RDS])
+    if (!secrets_warm(st, &l->sds, l->waived))
+        return false;
+    if (l->waived & (1u << XS_RDS))
         return true;
     for (size_t i = 0; i < l->n_rds; i++)
         if (!mp_xds_map_get(&st->routes, l->rds[i]))
@@ -400,14 +460,14 @@ static void collect_warm_cluster(void *arg, const char *key, void *value)
 {
     struct promote_ctx *p = arg;
     if (p->rc == 0 && cluster_warm(p->st, value))
-        p->rc = add_name(&p->ready, &p->n_ready, key);
+        p->rc = push_name(&p->ready, &p->n_ready, key);
 }
 
 static void collect_warm_listener(void *arg, const char *key, void *value)
 {
     struct promote_ctx *p = arg;
     if (p->rc == 0 && listener_warm(p->st, value))
-        p->rc = add_name(&p->ready, &p->n_ready, key);
+        p->rc = push_name(&p->ready, &p->n_ready, key);
 }
 
 /* Moves warming clusters (or listeners) whose dependencies have arrived to
@@ -446,16 +506,28 @@ static void check_initialized(struct mp_xds_store *st)
 {
     if (st->initialized)
         return;
-    bool cds = !st->cfg.want_cds ||
-               (st->received[XS_CDS] && (st->clusters_warming.count == 0 || st->timed_out[XS_EDS]));
-    bool lds = !st->cfg.want_lds || (st->received[XS_LDS] && (st->listeners_warming.count == 0 ||
-                                                               st->timed_out[XS_RDS]));
+    /* a fetch timeout has promoted what waited for that type already; what
+     * still warms waits for something else (a secret, say) */
+    bool cds = !st->cfg.want_cds || (st->received[XS_CDS] && st->clusters_warming.count == 0);
+    bool lds = !st->cfg.want_lds || (st->received[XS_LDS] && st->listeners_warming.count == 0);
     st->initialized = cds && lds;
 }
 
 bool mp_xds_store_initialized(const struct mp_xds_store *st)
 {
     return st->initialized;
+}
+
+static void waive_cluster(void *arg, const char *key, void *value)
+{
+    (void)key;
+    ((struct xs_cluster *)value)->waived |= *(unsigned *)arg;
+}
+
+static void waive_listener(void *arg, const char *key, void *value)
+{
+    (void)key;
+    ((struct xs_listener *)value)->waived |= *(unsigned *)arg;
 }
 
 int mp_xds_store_fetch_timeout(struct mp_xds_store *st, const char *type_url)
@@ -465,7 +537,16 @@ int mp_xds_store_fetch_timeout(struct mp_xds_store *st, const char *type_url)
         return 0;
     bool before = st->initialized;
     st->received[t] = true;
-    st->timed_out[t] = true;
+    /* What warms now stops waiting for this type (also once what else it
+     * waits for arrives); what comes later warms as usual. A store-wide flag
+     * would let every later EDS cluster (RDS listener, SDS user) skip
+     * warming for good, and a new version of an active cluster replace it
+     * before its endpoints are in, just because one first fetch was slow. */
+    unsigned bit = 1u << t;
+    if (t == XS_EDS || t == XS_SDS)
+        mp_xds_map_each(&st->clusters_warming, waive_cluster, &bit);
+    if (t == XS_RDS || t == XS_SDS)
+        mp_xds_map_each(&st->listeners_warming, waive_listener, &bit);
     MP_LOG(MP_LOG_XDS, MP_LOG_WARN, "initial fetch of %s timed out: not waiting for it",
            type_name(t));
     /* warming that waited for this type goes ahead */
@@ -473,6 +554,10 @@ int mp_xds_store_fetch_timeout(struct mp_xds_store *st, const char *type_url)
         promote(st, false);
     if (t == XS_RDS)
         promote(st, true);
+    if (t == XS_SDS) {
+        promote(st, false);
+        promote(st, true);
+    }
     check_initialized(st);
     return !before && st->initialized;
 }
@@ -480,7 +565,7 @@ int mp_xds_store_fetch_timeout(struct mp_xds_store *st, const char *type_url)
 /* ---- removal --------------------------------------------------------------------- */
 
 struct absent_ctx {
-    const struct mp_xds_update *up;
+    const struct mp_xds_map *present; /* names in the update */
     char **names;
     size_t n;
     int rc;
@@ -490,11 +575,10 @@ static void collect_absent(void *arg, const char *key, void *value)
 {
     (void)value;
     struct absent_ctx *a = arg;
-    for (size_t i = 0; i < a->up->n_resources; i++)
-        if (strcmp(a->up->resources[i].name, key) == 0)
-            return;
-    if (a->rc == 0)
-        a->rc = add_name(&a->names, &a->n, key);
+    /* a name both active and warming is listed twice: the second removal
+     * finds nothing */
+    if (a->rc == 0 && !mp_xds_map_get(a->present, key))
+        a->rc = push_name(&a->names, &a->n, key);
 }
 
 static bool remove_name(struct mp_xds_store *st, int t, const char *name)
@@ -541,7 +625,7 @@ static void collect_secret_users(void *arg, const char *key, void *value)
     const struct xs_listener *l = value;
     for (size_t i = 0; i < r->n_changed && r->rc == 0; i++)
         if (sds_refs_has(&l->sds, r->changed[i])) {
-            r->rc = add_name(&r->names, &r->n, key);
+            r->rc = push_name(&r->names, &r->n, key);
             return;
         }
 }
@@ -558,6 +642,7 @@ static int retranslate_listeners(struct mp_xds_store *st, char **changed, size_t
         struct mp_listener_config *nl = NULL;
         char *err = NULL;
         if (r.rc == 0 && x && translate_listener_blob(x->blob, &nl, &err) == 0) {
+            nl->config_id = x->l->config_id; /* same resource: no drain */
             mp_listener_config_free(x->l);
             x->l = nl;
         } else if (err) {
@@ -617,9 +702,12 @@ static const struct mp_xds_blob *current_blob(const struct mp_xds_store *st, int
     }
 }
 
-/* Translates every changed resource of the update; nothing is committed. */
+/* Translates every changed resource of the update; nothing is committed.
+ * present gets the names of all the update's resources (the caller clears
+ * it, also on failure). */
 static int translate_all(struct mp_xds_store *st, int t, const struct mp_xds_update *up,
-                         struct pending **out, size_t *n_out, char **err)
+                         struct mp_xds_map *present, struct pending **out, size_t *n_out,
+                         char **err)
 {
     struct pending *p = calloc(up->n_resources ? up->n_resources : 1, sizeof(*p));
     if (!p)
@@ -628,12 +716,15 @@ static int translate_all(struct mp_xds_store *st, int t, const struct mp_xds_upd
     int rc = 0;
     for (size_t i = 0; i < up->n_resources; i++) {
         const struct mp_xds_resource *r = &up->resources[i];
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(up->resources[j].name, r->name) == 0) {
-                rc = mp_set_err(err, "%s \"%s\": listed twice in one response", type_name(t),
-                                r->name);
-                goto fail;
-            }
+        void *twice = NULL;
+        if (mp_xds_map_put(present, r->name, (void *)r, &twice) < 0) {
+            rc = MP_ERR_NOMEM;
+            goto fail;
+        }
+        if (twice) {
+            rc = mp_set_err(err, "%s \"%s\": listed twice in one response", type_name(t), r->name);
+            goto fail;
+        }
         /* SotW resends everything: an unchanged resource keeps its translation */
         if (blob_same(current_blob(st, t, r->name), r))
             continue;
@@ -656,7 +747,7 @@ static int translate_all(struct mp_xds_store *st, int t, const struct mp_xds_upd
             pe->obj = c;
         } else if (t == XS_LDS) {
             struct xs_listener *l = NULL;
-            rc = translate_listener(r, &l, err);
+            rc = translate_listener(st, r, &l, err);
             if (l)
                 l->blob = mp_xds_blob_ref(pe->blob);
             pe->obj = l;
@@ -703,11 +794,14 @@ int mp_xds_store_apply(struct mp_xds_store *st, const struct mp_xds_update *up, 
     }
     struct pending *p = NULL;
     size_t n = 0;
-    int rc = translate_all(st, t, up, &p, &n, err);
-    if (rc < 0)
+    struct mp_xds_map present = {0};
+    int rc = translate_all(st, t, up, &present, &p, &n, err);
+    if (rc < 0) {
+        mp_xds_map_clear(&present);
         return rc;
+    }
     /* commit: removals first, then the new versions */
-    struct absent_ctx absent = {.up = up};
+    struct absent_ctx absent = {.present = &present};
     if (up->complete && (t == XS_CDS || t == XS_LDS)) {
         mp_xds_map_each(t == XS_CDS ? &st->clusters : &st->listeners, collect_absent, &absent);
         mp_xds_map_each(t == XS_CDS ? &st->clusters_warming : &st->listeners_warming,
@@ -752,18 +846,21 @@ int mp_xds_store_apply(struct mp_xds_store *st, const struct mp_xds_update *up, 
                 rc = MP_ERR_NOMEM;
                 break;
             }
-            if (old && t == XS_SDS)
+            /* new or changed: an active listener may use it (its TLS
+             * context was built without it after an SDS fetch timeout) */
+            if (t == XS_SDS)
                 rc = add_name(&changed_secrets, &n_changed_secrets, p[i].r->name);
             xs_simple_free(t, old);
         }
         changed = 1;
     }
-    if (rc == 0 && t == XS_EDS)
-        rc = promote(st, false) < 0 ? MP_ERR_NOMEM : 0;
-    if (rc == 0 && t == XS_RDS)
-        rc = promote(st, true) < 0 ? MP_ERR_NOMEM : 0;
+    /* active listeners first: those promoted below are fresh already */
     if (rc == 0 && n_changed_secrets)
         rc = retranslate_listeners(st, changed_secrets, n_changed_secrets);
+    if (rc == 0 && (t == XS_EDS || t == XS_SDS))
+        rc = promote(st, false) < 0 ? MP_ERR_NOMEM : 0;
+    if (rc == 0 && (t == XS_RDS || t == XS_SDS))
+        rc = promote(st, true) < 0 ? MP_ERR_NOMEM : 0;
     for (size_t i = 0; i < n_changed_secrets; i++)
         free(changed_secrets[i]);
     free(changed_secrets);
@@ -777,6 +874,7 @@ out:
     for (size_t i = 0; i < absent.n; i++)
         free(absent.names[i]);
     free(absent.names);
+    mp_xds_map_clear(&present);
     pending_free(t, p, n);
     if (rc < 0) {
         mp_set_err(err, "%s update: out of memory", type_name(t));

@@ -30,6 +30,7 @@ struct xs_cluster {
     struct mp_cluster *cluster;  /* one reference */
     struct mp_host_set *dns;     /* STRICT/LOGICAL_DNS answers at acceptance, or NULL */
     struct xs_sds_refs sds;
+    unsigned waived; /* 1u << XS_EDS / XS_SDS: that initial fetch timed out while this warmed */
 };
 
 /* An accepted Listener (active or warming). */
@@ -39,6 +40,7 @@ struct xs_listener {
     char **rds;                   /* route_config_names its HCMs need */
     size_t n_rds;
     struct xs_sds_refs sds;
+    unsigned waived; /* 1u << XS_RDS / XS_SDS: that initial fetch timed out while this warmed */
 };
 
 /* An accepted ClusterLoadAssignment, RouteConfiguration or Secret. */
@@ -69,8 +71,8 @@ struct mp_xds_store {
 
     char *versions[5]; /* per type: CDS, EDS, LDS, RDS, SDS */
     bool received[5];  /* first response (or fetch timeout) seen */
-    bool timed_out[5];
     bool initialized;
+    uint64_t last_listener_id; /* mp_listener_config.config_id of the newest translation */
 };
 
 enum { XS_CDS = 0, XS_EDS, XS_LDS, XS_RDS, XS_SDS };

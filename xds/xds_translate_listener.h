@@ -119,6 +119,11 @@ struct mp_listener_config {
     struct mp_listener_filters filters;    /* listener_filters (tls/http inspector, original_dst) */
     struct mp_listener_stats *stats;       /* resolved at publication (proxy/http_stats.h) */
     _Atomic uint32_t extra_refs; /* mp_listener_config_ref: snapshots sharing one translation */
+    /* Which version of the resource this is (set by the xDS store; 0 for
+     * static listeners). A translation redone only to pick up new SDS secrets
+     * keeps the id, so connections of the one it replaces are not drained:
+     * they keep their certificate, new connections get the new one (Envoy). */
+    uint64_t config_id;
 };
 
 /**

@@ -24,6 +24,7 @@
 #include "proxy/cluster.h"
 #include "proxy/conn.h"
 #include "proxy/http_stream.h"
+#include "proxy/log.h"
 #include "proxy/lb_core.h"
 #include "proxy/mp_common.h"
 #include "proxy/router_match.h"
@@ -36,9 +37,9 @@
 #include "xds/xds_translate_listener.h"
 #include "xds/xds_translate_route.h"
 
-#define CHECK_METHOD "/envoy.service.auth.v3.Authorization/Check"
+#define CHECK_METHOD       "/envoy.service.auth.v3.Authorization/Check"
 #define DEFAULT_TIMEOUT_MS 200
-#define MAX_DENIED_BODY (64 * 1024)
+#define MAX_DENIED_BODY    (64 * 1024)
 
 typedef Envoy__Extensions__Filters__Http__ExtAuthz__V3__ExtAuthz ExtAuthzPb;
 typedef Envoy__Type__Matcher__V3__ListStringMatcher ListPb;
@@ -62,6 +63,11 @@ struct authz_config {
     bool failure_mode_allow_header_add;
     int status_on_error;
     bool include_tls_session;
+    uint32_t enabled_per_million; /* filter_enabled: share of requests checked */
+    bool with_body;               /* with_request_body */
+    uint32_t max_body;
+    bool allow_partial;
+    bool body_as_bytes;
     struct mp_ext_authz_header_filter hfilter;
     struct mp_route_config *arena; /* owns the matchers and their regexes */
     char *stat_prefix;             /* "ext_authz" or "ext_authz.<stat_prefix>" */
@@ -88,6 +94,18 @@ struct authz_state {
     struct mp_buffer http_body;
     bool http_failed;
     struct mp_deferred finish_d;
+    /* with_request_body: the body is awaited before the check */
+    ev_prepare body_watch;
+    bool body_watching;
+    const struct mp_typed_config *per_route; /* lives in the stream's snapshot */
+};
+
+/* The request body that goes with a check (with_request_body). */
+struct check_body {
+    bool present;
+    const char *data;
+    size_t len;
+    bool partial;
 };
 
 /* ---- config ------------------------------------------------------------- */
@@ -153,6 +171,8 @@ static int parse_grpc_service(struct authz_config *c, const Envoy__Config__Core_
                               char **err)
 {
     c->timeout_ms = duration_ms(g->timeout, DEFAULT_TIMEOUT_MS);
+    if (g->n_initial_metadata)
+        return mp_set_err(err, "grpc_service.initial_metadata: not supported");
     switch (g->target_specifier_case) {
     case ENVOY__CONFIG__CORE__V3__GRPC_SERVICE__TARGET_SPECIFIER_ENVOY_GRPC:
         if (!g->envoy_grpc->cluster_name || !g->envoy_grpc->cluster_name[0])
@@ -178,7 +198,8 @@ static int parse_http_service(struct authz_config *c,
     const Envoy__Config__Core__V3__HttpUri *u = h->server_uri;
     if (!u || !u->uri || !u->uri[0])
         return mp_set_err(err, "http_service.server_uri.uri: must not be empty");
-    if (u->http_upstream_type_case != ENVOY__CONFIG__CORE__V3__HTTP_URI__HTTP_UPSTREAM_TYPE_CLUSTER ||
+    if (u->http_upstream_type_case !=
+            ENVOY__CONFIG__CORE__V3__HTTP_URI__HTTP_UPSTREAM_TYPE_CLUSTER ||
         !u->cluster || !u->cluster[0])
         return mp_set_err(err, "http_service.server_uri.cluster: must not be empty");
     if (!u->timeout)
@@ -198,8 +219,10 @@ static int parse_http_service(struct authz_config *c,
         for (size_t i = 0; i < ar->n_headers_to_add && !rc; i++) {
             const Envoy__Config__Core__V3__HeaderValue *hv = ar->headers_to_add[i];
             if (!hv->key || !hv->key[0])
-                return mp_set_err(err, "http_service.authorization_request.headers_to_add[%zu]"
-                                       ".key: must not be empty", i);
+                return mp_set_err(err,
+                                  "http_service.authorization_request.headers_to_add[%zu]"
+                                  ".key: must not be empty",
+                                  i);
             rc = mp_headers_add_cstr(&c->headers_to_add, hv->key, hv->value ? hv->value : "");
         }
 #pragma GCC diagnostic push
@@ -243,8 +266,8 @@ static int parse(const uint8_t *data, size_t len, void **out, char **err)
 {
     if (!data && len == 0)
         return mp_set_err(err, "typed_config: ExtAuthz config is required");
-    ExtAuthzPb *pb = envoy__extensions__filters__http__ext_authz__v3__ext_authz__unpack(NULL, len,
-                                                                                         data);
+    ExtAuthzPb *pb =
+        envoy__extensions__filters__http__ext_authz__v3__ext_authz__unpack(NULL, len, data);
     if (!pb)
         return mp_set_err(err, "malformed ExtAuthz (protobuf decoding failed)");
     struct authz_config *c = calloc(1, sizeof(*c));
@@ -267,16 +290,43 @@ static int parse(const uint8_t *data, size_t len, void **out, char **err)
         }
         c->status_on_error = (int)pb->status_on_error->code;
     }
-    if (pb->filter_enabled_metadata || pb->deny_at_disable) {
+    if (pb->filter_enabled_metadata || pb->deny_at_disable || pb->decoder_header_mutation_rules) {
         rc = mp_set_err(err, "%s: not supported",
-                        pb->filter_enabled_metadata ? "filter_enabled_metadata" : "deny_at_disable");
+                        pb->filter_enabled_metadata ? "filter_enabled_metadata"
+                        : pb->deny_at_disable       ? "deny_at_disable"
+                                                    : "decoder_header_mutation_rules");
         goto out;
+    }
+    if (pb->with_request_body) {
+        if (pb->with_request_body->max_request_bytes == 0) {
+            rc = mp_set_err(err, "with_request_body.max_request_bytes: must be greater than 0");
+            goto out;
+        }
+        c->with_body = true;
+        c->max_body = pb->with_request_body->max_request_bytes;
+        c->allow_partial = pb->with_request_body->allow_partial_message;
+        c->body_as_bytes = pb->with_request_body->pack_as_bytes;
+    }
+    c->enabled_per_million = 1000000;
+    if (pb->filter_enabled) {
+        /* runtime_key has no runtime to read here: the default applies
+         * (an unset default_value is numerator 0) */
+        const Envoy__Type__V3__FractionalPercent *fp = pb->filter_enabled->default_value;
+        uint64_t scale =
+            !fp                                                                                 ? 0
+            : fp->denominator == ENVOY__TYPE__V3__FRACTIONAL_PERCENT__DENOMINATOR_TYPE__MILLION ? 1
+            : fp->denominator == ENVOY__TYPE__V3__FRACTIONAL_PERCENT__DENOMINATOR_TYPE__TEN_THOUSAND
+                ? 100
+                : 10000;
+        uint64_t v = fp ? (uint64_t)fp->numerator * scale : 0;
+        c->enabled_per_million = v > 1000000 ? 1000000 : (uint32_t)v;
     }
     size_t plen = strlen("ext_authz.") + (pb->stat_prefix ? strlen(pb->stat_prefix) : 0) + 1;
     c->stat_prefix = malloc(plen);
     if (!c->stat_prefix)
         goto out;
-    snprintf(c->stat_prefix, plen, "ext_authz%s%s", pb->stat_prefix && pb->stat_prefix[0] ? "." : "",
+    snprintf(c->stat_prefix, plen, "ext_authz%s%s",
+             pb->stat_prefix && pb->stat_prefix[0] ? "." : "",
              pb->stat_prefix ? pb->stat_prefix : "");
     struct matchers allowed = {0}, disallowed = {0};
     rc = list_from_proto(c, pb->allowed_headers, "allowed_headers", &allowed, err);
@@ -341,16 +391,18 @@ static struct authz_stats *stats_get(struct authz_config *c, struct mp_http_stre
     return st;
 }
 
-static void count(struct authz_state *a, size_t which)
+enum stat_kind { ST_OK, ST_DENIED, ST_ERROR, ST_FAILURE_MODE_ALLOWED };
+
+static void count(struct authz_state *a, enum stat_kind which)
 {
     struct mp_http_stream *s = a->f->stream;
     struct authz_stats *st = stats_get((struct authz_config *)a->f->config, s);
     if (!st || !s->worker)
         return;
-    struct mp_counter *c = which == 0   ? st->ok
-                           : which == 1 ? st->denied
-                           : which == 2 ? st->error
-                                        : st->failure_mode_allowed;
+    struct mp_counter *c = which == ST_OK       ? st->ok
+                           : which == ST_DENIED ? st->denied
+                           : which == ST_ERROR  ? st->error
+                                                : st->failure_mode_allowed;
     if (c)
         mp_counter_inc(c, s->worker->index, 1);
 }
@@ -376,9 +428,9 @@ static void on_error(struct authz_state *a)
 {
     const struct authz_config *c = a->f->config;
     struct mp_http_stream *s = a->f->stream;
-    count(a, 2);
+    count(a, ST_ERROR);
     if (c->failure_mode_allow) {
-        count(a, 3);
+        count(a, ST_FAILURE_MODE_ALLOWED);
         if (c->failure_mode_allow_header_add)
             mp_headers_set_cstr(&s->req, "x-envoy-auth-failure-mode-allowed", "true");
         resume(a);
@@ -391,9 +443,9 @@ static void on_error(struct authz_state *a)
 static void grpc_done(void *arg, int status, const char *message, const uint8_t *resp, size_t len)
 {
     struct authz_state *a = arg;
-    (void)message;
     a->call = NULL;
     if (status != GRPC_STATUS_OK) {
+        MP_LOG_DEBUG_(MP_LOG_FILTER, "ext_authz: call failed: grpc status %d %s", status, message);
         on_error(a);
         return;
     }
@@ -407,7 +459,7 @@ static void grpc_done(void *arg, int status, const char *message, const uint8_t 
         return;
     }
     if (r.verdict == MP_EXT_AUTHZ_OK) {
-        count(a, 0);
+        count(a, ST_OK);
         if (mp_ext_authz_apply_upstream(&r, &s->req) == 0) {
             for (size_t i = 0; i < r.client.n; i++)
                 mp_headers_add(&a->resp_add, r.client.v[i].name, r.client.v[i].name_len,
@@ -417,7 +469,7 @@ static void grpc_done(void *arg, int status, const char *message, const uint8_t 
         resume(a);
         return;
     }
-    count(a, 1);
+    count(a, ST_DENIED);
     a->waiting = false;
     int st = r.http_status ? r.http_status : 403;
     send_reply(a, st, &r.client, r.body, r.body ? strlen(r.body) : 0, MP_RF_UNAUTHORIZED);
@@ -448,7 +500,8 @@ static void fill_attrs(struct mp_http_stream *s, const struct authz_config *c,
     }
 }
 
-static int start_grpc(struct authz_state *a, const char *const *ext, size_t n_ext)
+static int start_grpc(struct authz_state *a, const char *const *ext, size_t n_ext,
+                      const struct check_body *body)
 {
     const struct authz_config *c = a->f->config;
     struct mp_http_stream *s = a->f->stream;
@@ -458,8 +511,7 @@ static int start_grpc(struct authz_state *a, const char *const *ext, size_t n_ex
             return MP_ERR_INVAL;
         strcpy(target, c->target);
     } else {
-        int rc = mp_grpc_call_cluster_target(s->worker, s->snap, c->cluster, target,
-                                             sizeof(target));
+        int rc = mp_filter_cluster_target(s->worker, s->snap, c->cluster, target, sizeof(target));
         if (rc)
             return rc;
     }
@@ -467,6 +519,13 @@ static int start_grpc(struct authz_state *a, const char *const *ext, size_t n_ex
     fill_attrs(s, c, NULL, &at);
     at.context_extensions = ext;
     at.n_context_extensions = n_ext;
+    if (body->present) {
+        at.with_body = true;
+        at.body = body->data;
+        at.body_len = body->len;
+        at.body_partial = body->partial;
+        at.body_as_bytes = c->body_as_bytes;
+    }
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = mp_ext_authz_check_request_pack(&at, &buf, &len);
@@ -515,7 +574,7 @@ static void http_finish(void *arg)
     }
     const struct mp_headers *h = &a->http_headers;
     if (a->http_status == 200) {
-        count(a, 0);
+        count(a, ST_OK);
         for (size_t i = 0; i < h->n; i++) {
             const struct mp_header *x = &h->v[i];
             if (x->name[0] == ':')
@@ -530,7 +589,7 @@ static void http_finish(void *arg)
         resume(a);
         return;
     }
-    count(a, 1);
+    count(a, ST_DENIED);
     a->waiting = false;
     /* denied: the server's answer goes to the client (allowed_client_headers
      * when set, else every header but Host / :authority) */
@@ -556,8 +615,14 @@ static void http_finish(void *arg)
 
 static void http_done_soon(struct authz_state *a)
 {
+    struct mp_http_stream *s = a->f->stream;
     a->up = NULL; /* the pool has let go of it */
-    mp_worker_defer(a->f->stream->worker, &a->finish_d);
+    if (a->timer_armed) {
+        /* answered: a timeout before http_finish runs must not turn it into an error */
+        ev_timer_stop(s->worker->loop, &a->timer);
+        a->timer_armed = false;
+    }
+    mp_worker_defer(s->worker, &a->finish_d);
 }
 
 static void up_headers(void *ctx, struct mp_headers *h, bool end_stream)
@@ -632,7 +697,7 @@ static bool always_sent(const char *name)
            strcmp(name, "host") == 0;
 }
 
-static int start_http(struct authz_state *a)
+static int start_http(struct authz_state *a, const struct check_body *body)
 {
     const struct authz_config *c = a->f->config;
     struct mp_http_stream *s = a->f->stream;
@@ -675,8 +740,12 @@ static int start_http(struct authz_state *a)
     for (size_t i = 0; i < c->headers_to_add.n && !rc; i++)
         rc = mp_headers_set(&h, c->headers_to_add.v[i].name, c->headers_to_add.v[i].value,
                             c->headers_to_add.v[i].value_len);
+    char num[24];
+    snprintf(num, sizeof(num), "%zu", body->present ? body->len : 0);
     if (!rc)
-        rc = mp_headers_set_cstr(&h, "content-length", "0");
+        rc = mp_headers_set_cstr(&h, "content-length", num);
+    if (!rc && body->present)
+        rc = mp_headers_set_cstr(&h, "x-envoy-auth-partial-body", body->partial ? "true" : "false");
     if (rc) {
         mp_headers_clear(&h);
         return rc;
@@ -696,18 +765,153 @@ static int start_http(struct authz_state *a)
         ev_timer_start(s->worker->loop, &a->timer);
         a->timer_armed = true;
     }
-    rc = mp_upstream_send_headers(a->up, &h, true);
+    bool has_data = body->present && body->len > 0;
+    rc = mp_upstream_send_headers(a->up, &h, !has_data);
     mp_headers_clear(&h);
+    if (!rc && has_data) {
+        struct mp_buffer b = MP_BUFFER_INIT;
+        rc = mp_buffer_append_copy(&b, body->data, body->len);
+        if (!rc)
+            rc = mp_upstream_send_data(a->up, &b, true);
+        mp_buffer_clear(&b);
+    }
     return rc;
 }
 
+/* filter_enabled: true for per_million of a million requests (a per-thread
+ * xorshift; no shared state on the request path). */
+static bool sampled(uint32_t per_million)
+{
+    static __thread uint64_t x;
+    if (per_million >= 1000000)
+        return true;
+    if (per_million == 0)
+        return false;
+    if (!x)
+        x = (uint64_t)(uintptr_t)&x ^ (uint64_t)mp_now_us() ^ 0x9e3779b97f4a7c15ull;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x % 1000000 < per_million;
+}
+
 /* ---- filter callbacks ------------------------------------------------------ */
+
+/* Parses a->per_route (ExtAuthzPerRoute); NULL when absent or unreadable. */
+static Envoy__Extensions__Filters__Http__ExtAuthz__V3__ExtAuthzPerRoute *
+per_route(const struct authz_state *a)
+{
+    const struct mp_typed_config *tc = a->per_route;
+    if (!tc || !tc->value_len)
+        return NULL;
+    return envoy__extensions__filters__http__ext_authz__v3__ext_authz_per_route__unpack(
+        NULL, tc->value_len, tc->value);
+}
+
+static const Envoy__Extensions__Filters__Http__ExtAuthz__V3__CheckSettings *
+check_settings(const Envoy__Extensions__Filters__Http__ExtAuthz__V3__ExtAuthzPerRoute *pr)
+{
+    if (pr &&
+        pr->override_case ==
+            ENVOY__EXTENSIONS__FILTERS__HTTP__EXT_AUTHZ__V3__EXT_AUTHZ_PER_ROUTE__OVERRIDE_CHECK_SETTINGS)
+        return pr->check_settings;
+    return NULL;
+}
+
+/* Asks the server (with the route's context_extensions). Returns 0 when a
+ * call is in flight, or the error that kept it from starting. */
+static int begin_check(struct authz_state *a, const struct check_body *body)
+{
+    const struct authz_config *c = a->f->config;
+    Envoy__Extensions__Filters__Http__ExtAuthz__V3__ExtAuthzPerRoute *pr = per_route(a);
+    const Envoy__Extensions__Filters__Http__ExtAuthz__V3__CheckSettings *cs = check_settings(pr);
+    const char *ext_stack[16];
+    const char **ext = ext_stack;
+    size_t n_ext = 0;
+    int rc = 0;
+    if (cs && cs->n_context_extensions) {
+        size_t n = cs->n_context_extensions;
+        if (2 * n > MP_ARRAY_LEN(ext_stack))
+            ext = malloc(2 * n * sizeof(*ext));
+        if (!ext)
+            rc = MP_ERR_NOMEM;
+        for (size_t i = 0; ext && i < n; i++) {
+            ext[2 * i] = cs->context_extensions[i]->key;
+            ext[2 * i + 1] = cs->context_extensions[i]->value;
+        }
+        n_ext = n;
+    }
+    if (!rc)
+        rc = c->http ? start_http(a, body) : start_grpc(a, ext, n_ext, body);
+    if (ext != ext_stack)
+        free(ext);
+    if (pr)
+        envoy__extensions__filters__http__ext_authz__v3__ext_authz_per_route__free_unpacked(pr,
+                                                                                            NULL);
+    if (rc) {
+        http_cancel(a);
+        if (a->call) {
+            mp_grpc_call_cancel(a->call);
+            a->call = NULL;
+        }
+    }
+    return rc;
+}
+
+static void body_watch_stop(struct authz_state *a)
+{
+    if (!a->body_watching)
+        return;
+    ev_prepare_stop(a->f->stream->worker->loop, &a->body_watch);
+    a->body_watching = false;
+}
+
+/*
+ * with_request_body: runs before each wait of the worker's loop while the
+ * body is awaited; the stream holds what arrived (iteration is stopped
+ * here). Starts the check once the body is complete or max_request_bytes
+ * are in, or answers 413 when the body is too long and partial bodies are
+ * not allowed.
+ */
+static void body_check(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct authz_state *a = w->data;
+    const struct authz_config *c = a->f->config;
+    struct mp_http_stream *s = a->f->stream;
+    if (s->reset || s->local_reply) {
+        body_watch_stop(a);
+        return;
+    }
+    size_t held = mp_buffer_len(&s->req_held);
+    bool complete = s->req_complete;
+    bool partial = held > c->max_body || (held == c->max_body && !complete);
+    if (!complete && !(partial && c->allow_partial) && held <= c->max_body)
+        return; /* more to come */
+    body_watch_stop(a);
+    if (partial && !c->allow_partial) {
+        a->waiting = false;
+        send_reply(a, 413, NULL, "Payload Too Large", 17, 0);
+        return;
+    }
+    size_t n = held < c->max_body ? held : c->max_body;
+    char *data = malloc(n ? n : 1);
+    struct check_body body = {.present = true, .data = data, .len = n, .partial = partial};
+    int rc = data ? 0 : MP_ERR_NOMEM;
+    if (!rc) {
+        mp_buffer_copy_out(&s->req_held, 0, data, n);
+        rc = begin_check(a, &body);
+    }
+    free(data);
+    if (rc)
+        on_error(a);
+}
 
 static int on_request_headers(struct mp_http_filter_ctx *f, struct mp_headers *headers,
                               bool end_stream)
 {
     (void)headers;
-    (void)end_stream;
     struct authz_state *a = f->state;
     struct mp_http_stream *s = f->stream;
     const struct authz_config *c = f->config;
@@ -717,65 +921,49 @@ static int on_request_headers(struct mp_http_filter_ctx *f, struct mp_headers *h
     mp_buffer_init(&a->http_body);
     a->finish_d.fn = http_finish;
     a->finish_d.arg = a;
-    if (!s->worker)
+    if (!s->worker || !sampled(c->enabled_per_million))
         return MP_FILTER_CONTINUE;
 
     /* typed_per_filter_config: ExtAuthzPerRoute (disabled / check_settings) */
     const struct mp_route_config *rc_cfg = NULL;
     const struct mp_route *route = mp_filter_route_match(s, &rc_cfg);
     const char *fname = s->hcm->filters[f->index].name;
-    const struct mp_typed_config *tc =
-        route ? mp_filter_route_config(route, rc_cfg, fname ? fname : "envoy.filters.http.ext_authz")
-              : NULL;
-    Envoy__Extensions__Filters__Http__ExtAuthz__V3__ExtAuthzPerRoute *pr = NULL;
-    if (tc && tc->disabled)
+    a->per_route = route ? mp_filter_route_config(route, rc_cfg,
+                                                  fname ? fname : "envoy.filters.http.ext_authz")
+                         : NULL;
+    if (a->per_route && a->per_route->disabled)
         return MP_FILTER_CONTINUE;
-    if (tc && tc->value_len)
-        pr = envoy__extensions__filters__http__ext_authz__v3__ext_authz_per_route__unpack(
-            NULL, tc->value_len, tc->value);
-    if (pr && pr->override_case ==
-                  ENVOY__EXTENSIONS__FILTERS__HTTP__EXT_AUTHZ__V3__EXT_AUTHZ_PER_ROUTE__OVERRIDE_DISABLED &&
-        pr->disabled) {
-        envoy__extensions__filters__http__ext_authz__v3__ext_authz_per_route__free_unpacked(pr,
-                                                                                            NULL);
-        return MP_FILTER_CONTINUE;
-    }
-    const char *ext_stack[16];
-    const char **ext = ext_stack;
-    size_t n_ext = 0;
-    if (pr && pr->override_case ==
-                  ENVOY__EXTENSIONS__FILTERS__HTTP__EXT_AUTHZ__V3__EXT_AUTHZ_PER_ROUTE__OVERRIDE_CHECK_SETTINGS &&
-        pr->check_settings) {
-        size_t n = pr->check_settings->n_context_extensions;
-        if (2 * n > MP_ARRAY_LEN(ext_stack))
-            ext = malloc(2 * n * sizeof(*ext));
-        if (ext) {
-            for (size_t i = 0; i < n; i++) {
-                ext[2 * i] = pr->check_settings->context_extensions[i]->key;
-                ext[2 * i + 1] = pr->check_settings->context_extensions[i]->value;
-            }
-            n_ext = n;
-        } else {
-            ext = ext_stack;
-        }
-    }
-
-    int rc = c->http ? start_http(a) : start_grpc(a, ext, n_ext);
-    if (ext != ext_stack)
-        free(ext);
+    Envoy__Extensions__Filters__Http__ExtAuthz__V3__ExtAuthzPerRoute *pr = per_route(a);
+    bool disabled =
+        pr &&
+        pr->override_case ==
+            ENVOY__EXTENSIONS__FILTERS__HTTP__EXT_AUTHZ__V3__EXT_AUTHZ_PER_ROUTE__OVERRIDE_DISABLED &&
+        pr->disabled;
+    const Envoy__Extensions__Filters__Http__ExtAuthz__V3__CheckSettings *cs = check_settings(pr);
+    bool buffer_body = c->with_body && !end_stream && !(cs && cs->disable_request_body_buffering);
     if (pr)
         envoy__extensions__filters__http__ext_authz__v3__ext_authz_per_route__free_unpacked(pr,
                                                                                             NULL);
+    if (disabled)
+        return MP_FILTER_CONTINUE;
+
+    if (buffer_body) {
+        /* the body the stream holds while we are stopped is looked at
+         * before each wait of the loop (body_check) */
+        ev_prepare_init(&a->body_watch, body_check);
+        a->body_watch.data = a;
+        ev_prepare_start(s->worker->loop, &a->body_watch);
+        a->body_watching = true;
+        a->waiting = true;
+        return MP_FILTER_STOP;
+    }
+    struct check_body body = {.present = c->with_body && end_stream};
+    int rc = begin_check(a, &body);
     if (rc) {
         /* could not even ask: the failure mode decides at once */
-        http_cancel(a);
-        if (a->call) {
-            mp_grpc_call_cancel(a->call);
-            a->call = NULL;
-        }
-        count(a, 2);
+        count(a, ST_ERROR);
         if (c->failure_mode_allow) {
-            count(a, 3);
+            count(a, ST_FAILURE_MODE_ALLOWED);
             if (c->failure_mode_allow_header_add)
                 mp_headers_set_cstr(&s->req, "x-envoy-auth-failure-mode-allowed", "true");
             return MP_FILTER_CONTINUE;
@@ -810,8 +998,10 @@ static void destroy(struct mp_http_filter_ctx *f)
         a->call = NULL;
     }
     http_cancel(a);
-    if (f->stream->worker)
+    if (f->stream->worker) {
+        body_watch_stop(a);
         mp_worker_undefer(f->stream->worker, &a->finish_d);
+    }
     mp_headers_clear(&a->resp_add);
     mp_headers_clear(&a->http_headers);
     mp_buffer_clear(&a->http_body);

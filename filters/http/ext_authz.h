@@ -8,8 +8,9 @@
  * server's status, headers and body; allowed ones carry the server's header
  * edits upstream. Errors follow failure_mode_allow / status_on_error. Stats:
  * http.<hcm stat_prefix>.ext_authz[.<stat_prefix>].{ok,denied,error,
- * failure_mode_allowed,disabled}. with_request_body is accepted but the body
- * is not sent (the check happens on request headers).
+ * failure_mode_allowed}. with_request_body waits for the body (up to
+ * max_request_bytes; 413 beyond unless allow_partial_message) and sends it
+ * with the check.
  */
 #ifndef MP_FILTER_EXT_AUTHZ_H
 #define MP_FILTER_EXT_AUTHZ_H

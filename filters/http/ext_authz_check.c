@@ -14,8 +14,8 @@
 #include "proxy/mp_common.h"
 #include "proxy/router_match.h"
 
-bool mp_ext_authz_header_allowed(const struct mp_ext_authz_header_filter *filter,
-                                 const char *name, size_t len)
+bool mp_ext_authz_header_allowed(const struct mp_ext_authz_header_filter *filter, const char *name,
+                                 size_t len)
 {
     if (!filter)
         return true;
@@ -64,9 +64,8 @@ struct peer_parts {
     char ip[64];
 };
 
-static Envoy__Service__Auth__V3__AttributeContext__Peer *peer_build(struct peer_parts *pp,
-                                                                   const char *addr,
-                                                                   const char *principal)
+static Envoy__Service__Auth__V3__AttributeContext__Peer *
+peer_build(struct peer_parts *pp, const char *addr, const char *principal)
 {
     Envoy__Service__Auth__V3__AttributeContext__Peer peer =
         ENVOY__SERVICE__AUTH__V3__ATTRIBUTE_CONTEXT__PEER__INIT;
@@ -80,7 +79,8 @@ static Envoy__Service__Auth__V3__AttributeContext__Peer *peer_build(struct peer_
     uint32_t port;
     if (addr && split_addr(addr, pp->ip, sizeof(pp->ip), &port)) {
         pp->sock.address = pp->ip;
-        pp->sock.port_specifier_case = ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE;
+        pp->sock.port_specifier_case =
+            ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE;
         pp->sock.port_value = port;
         pp->addr.address_case = ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS;
         pp->addr.socket_address = &pp->sock;
@@ -99,18 +99,19 @@ static Envoy__Service__Auth__V3__AttributeContext__Peer *peer_build(struct peer_
 /* The allowed headers as map entries, repeated names joined with ","
  * (Envoy's header map flattening). Pseudo-headers are left out: their
  * values travel in method/path/host. */
-static int headers_build(const struct mp_ext_authz_attrs *a,
-                         Envoy__Service__Auth__V3__AttributeContext__HttpRequest *http,
-                         Envoy__Service__Auth__V3__AttributeContext__HttpRequest__HeadersEntry
-                             **ents_out,
-                         char ***joined_out, size_t *n_joined)
+static int
+headers_build(const struct mp_ext_authz_attrs *a,
+              Envoy__Service__Auth__V3__AttributeContext__HttpRequest *http,
+              Envoy__Service__Auth__V3__AttributeContext__HttpRequest__HeadersEntry **ents_out,
+              char ***joined_out, size_t *n_joined)
 {
     const struct mp_headers *h = a->headers;
     size_t n = h ? h->n : 0;
+    /* one more slot for x-envoy-auth-partial-body */
     Envoy__Service__Auth__V3__AttributeContext__HttpRequest__HeadersEntry *ents =
-        calloc(n ? n : 1, sizeof(*ents));
+        calloc(n + 1, sizeof(*ents));
     Envoy__Service__Auth__V3__AttributeContext__HttpRequest__HeadersEntry **ptrs =
-        calloc(n ? n : 1, sizeof(*ptrs));
+        calloc(n + 1, sizeof(*ptrs));
     char **joined = calloc(n ? n : 1, sizeof(*joined));
     if (!ents || !ptrs || !joined) {
         free(ents);
@@ -165,6 +166,15 @@ static int headers_build(const struct mp_ext_authz_attrs *a,
         ptrs[k] = &ents[k];
         k++;
     }
+    if (a->with_body) {
+        Envoy__Service__Auth__V3__AttributeContext__HttpRequest__HeadersEntry e =
+            ENVOY__SERVICE__AUTH__V3__ATTRIBUTE_CONTEXT__HTTP_REQUEST__HEADERS_ENTRY__INIT;
+        e.key = "x-envoy-auth-partial-body";
+        e.value = a->body_partial ? "true" : "false";
+        ents[k] = e;
+        ptrs[k] = &ents[k];
+        k++;
+    }
     http->headers = ptrs;
     http->n_headers = k;
     *ents_out = ents;
@@ -173,8 +183,7 @@ static int headers_build(const struct mp_ext_authz_attrs *a,
     return 0;
 }
 
-int mp_ext_authz_check_request_pack(const struct mp_ext_authz_attrs *a, uint8_t **out,
-                                    size_t *len)
+int mp_ext_authz_check_request_pack(const struct mp_ext_authz_attrs *a, uint8_t **out, size_t *len)
 {
     Envoy__Service__Auth__V3__CheckRequest req = ENVOY__SERVICE__AUTH__V3__CHECK_REQUEST__INIT;
     Envoy__Service__Auth__V3__AttributeContext ac =
@@ -223,7 +232,7 @@ int mp_ext_authz_check_request_pack(const struct mp_ext_authz_attrs *a, uint8_t 
     }
 
     int rc = MP_ERR_NOMEM;
-    char **joined = NULL;
+    char **joined = NULL, *body = NULL;
     size_t n_joined = 0;
     Envoy__Service__Auth__V3__AttributeContext__HttpRequest__HeadersEntry *ents = NULL;
     Envoy__Service__Auth__V3__AttributeContext__ContextExtensionsEntry *ext = NULL, **extp = NULL;
@@ -235,6 +244,19 @@ int mp_ext_authz_check_request_pack(const struct mp_ext_authz_attrs *a, uint8_t 
     if (rc)
         goto out;
     rc = MP_ERR_NOMEM;
+    if (a->with_body && a->body_as_bytes) {
+        http.raw_body.data = (uint8_t *)a->body;
+        http.raw_body.len = a->body_len;
+    } else if (a->with_body) {
+        /* a proto string: NUL-terminated copy */
+        body = malloc(a->body_len + 1);
+        if (!body)
+            goto out;
+        if (a->body_len)
+            memcpy(body, a->body, a->body_len);
+        body[a->body_len] = '\0';
+        http.body = body;
+    }
     if (a->n_context_extensions) {
         ext = calloc(a->n_context_extensions, sizeof(*ext));
         extp = calloc(a->n_context_extensions, sizeof(*extp));
@@ -266,6 +288,7 @@ out:
     free(joined);
     free(ext);
     free(extp);
+    free(body);
     return rc;
 }
 
@@ -330,7 +353,7 @@ static int header_value(const Envoy__Config__Core__V3__HeaderValue *hv, const ch
 }
 
 int mp_ext_authz_check_response_parse(const uint8_t *data, size_t len,
-                                       struct mp_ext_authz_result *r)
+                                      struct mp_ext_authz_result *r)
 {
     Envoy__Service__Auth__V3__CheckResponse *resp =
         envoy__service__auth__v3__check_response__unpack(NULL, len, data);
@@ -409,8 +432,8 @@ int mp_ext_authz_apply_upstream(const struct mp_ext_authz_result *r, struct mp_h
     l = &r->upstream[MP_EXT_AUTHZ_ADD_IF_ABSENT];
     for (size_t i = 0; i < l->n && !rc; i++)
         if (!mp_headers_get(h, l->v[i].name))
-            rc = mp_headers_add(h, l->v[i].name, l->v[i].name_len, l->v[i].value,
-                                l->v[i].value_len);
+            rc =
+                mp_headers_add(h, l->v[i].name, l->v[i].name_len, l->v[i].value, l->v[i].value_len);
     l = &r->upstream[MP_EXT_AUTHZ_APPEND];
     for (size_t i = 0; i < l->n && !rc; i++)
         rc = mp_headers_add(h, l->v[i].name, l->v[i].name_len, l->v[i].value, l->v[i].value_len);

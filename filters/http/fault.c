@@ -14,6 +14,7 @@
 
 #include "filters/http/fault_config.h"
 #include "filters/http/request_view.h"
+#include "filters/http/route_config_cache.h"
 #include "proxy/http_stream.h"
 #include "proxy/mp_common.h"
 #include "proxy/route_table.h"
@@ -35,12 +36,17 @@ struct fault_filter_config {
     struct mp_fault_config *cfg;
     /* faults in progress on all workers (max_active_faults); an atomic, not a lock */
     _Atomic uint64_t active;
-    _Atomic(struct fault_stats *) stats; /* resolved on first use */
+    _Atomic(struct fault_stats *) stats;  /* resolved on first use */
+    struct mp_route_config_cache *routes; /* parsed per-route HTTPFaults */
 };
+
+/* Per-route configs this many distinct ones at most are kept; more are decoded per request. */
+#define ROUTE_CACHE_SLOTS 256
 
 struct fault_state {
     struct mp_http_filter_ctx *f;
-    struct mp_fault_config *route_cfg; /* a per-route HTTPFault decoded for this request */
+    struct mp_fault_config *route_cfg; /* a per-route HTTPFault decoded for this request only
+                                          (when the cache is full) */
     const struct mp_fault_config *cfg; /* the config in force */
     const struct fault_stats *stats;
     ev_timer timer;
@@ -68,8 +74,24 @@ static void fault_config_free(void *p)
     if (!c)
         return;
     mp_fault_config_free(c->cfg);
+    mp_route_config_cache_free(c->routes);
     free(atomic_load(&c->stats));
     free(c);
+}
+
+static int route_parse(const uint8_t *data, size_t len, void **out)
+{
+    struct mp_fault_config *c = NULL;
+    int rc = mp_fault_config_from_bytes(data, len, &c, NULL);
+    if (rc < 0)
+        return rc;
+    *out = c;
+    return 0;
+}
+
+static void route_free(void *cfg)
+{
+    mp_fault_config_free(cfg);
 }
 
 static int fault_parse(const uint8_t *data, size_t len, void **out, char **err)
@@ -81,6 +103,11 @@ static int fault_parse(const uint8_t *data, size_t len, void **out, char **err)
     if (rc < 0) {
         free(c);
         return rc;
+    }
+    c->routes = mp_route_config_cache_new(ROUTE_CACHE_SLOTS, route_parse, route_free);
+    if (!c->routes) {
+        fault_config_free(c);
+        return MP_ERR_NOMEM;
     }
     *out = c;
     return 0;
@@ -131,9 +158,8 @@ static bool try_inc_active(struct fault_state *st)
                     mp_counter_inc(st->stats->overflow, slot, 1);
                 return false;
             }
-        } while (!atomic_compare_exchange_weak_explicit(&c->active, &cur, cur + 1,
-                                                        memory_order_relaxed,
-                                                        memory_order_relaxed));
+        } while (!atomic_compare_exchange_weak_explicit(
+            &c->active, &cur, cur + 1, memory_order_relaxed, memory_order_relaxed));
     } else {
         atomic_fetch_add_explicit(&c->active, 1, memory_order_relaxed);
     }
@@ -243,6 +269,16 @@ static void route_override(struct fault_state *st, const struct mp_request_view 
         return;
     /* A per-route config that does not translate injects nothing (it was accepted with
      * the route configuration, which does not validate filter configs). */
+    const struct fault_filter_config *fc = f->config;
+    void *cached = NULL;
+    if (mp_route_config_cache_get(fc->routes, tc, &cached) == 0) {
+        if (cached)
+            st->cfg = cached;
+        else
+            *off = true;
+        return;
+    }
+    /* the cache is full: decode for this request */
     if (mp_fault_config_from_bytes(tc->value, tc->value_len, &st->route_cfg, NULL) < 0) {
         *off = true;
         return;

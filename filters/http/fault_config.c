@@ -134,7 +134,8 @@ int mp_fault_config_from_proto(const HTTPFault *pb, struct mp_fault_config **out
     }
     rc = MP_ERR_NOMEM;
     if (pb->n_downstream_nodes) {
-        const char **nodes = mp_route_arena_alloc(c->arena, pb->n_downstream_nodes * sizeof(*nodes));
+        const char **nodes =
+            mp_route_arena_alloc(c->arena, pb->n_downstream_nodes * sizeof(*nodes));
         if (!nodes)
             goto fail;
         for (size_t i = 0; i < pb->n_downstream_nodes; i++) {
@@ -162,8 +163,7 @@ fail:
 int mp_fault_config_from_bytes(const uint8_t *data, size_t len, struct mp_fault_config **out,
                                char **err)
 {
-    HTTPFault *pb =
-        envoy__extensions__filters__http__fault__v3__httpfault__unpack(NULL, len, data);
+    HTTPFault *pb = envoy__extensions__filters__http__fault__v3__httpfault__unpack(NULL, len, data);
     if (!pb) {
         mp_set_err(err, ": cannot decode envoy.extensions.filters.http.fault.v3.HTTPFault");
         return MP_ERR_PARSE;

@@ -18,9 +18,10 @@ int mp_filter_send_reply(struct mp_http_filter_ctx *f, int status, const struct 
                          const char *body, size_t blen, uint32_t flag)
 {
     struct mp_http_stream *s = f->stream;
-    s->response_flags |= flag;
-    if (s->reset)
+    /* a reply already made (idle timeout, another filter) stands */
+    if (s->reset || s->local_reply)
         return MP_FILTER_LOCAL_REPLY;
+    s->response_flags |= flag;
     if (s->resp_headers_sent) {
         mp_http_stream_reset(s, flag);
         return MP_FILTER_LOCAL_REPLY;

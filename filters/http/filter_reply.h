@@ -18,8 +18,9 @@ struct mp_headers;
  * extra (pseudo-headers, content-length, transfer-encoding and connection
  * left out; NULL for none) and body[0..blen) (content-type text/plain unless
  * extra names one). flag goes into the stream's response flags (MP_RF_*).
- * When the response has already started the stream is reset instead; on
- * out-of-memory too. Returns MP_FILTER_LOCAL_REPLY.
+ * When the response has already started the stream is reset instead (on
+ * out-of-memory too); when the stream is reset or already has a local reply,
+ * nothing happens. Returns MP_FILTER_LOCAL_REPLY.
  */
 int mp_filter_send_reply(struct mp_http_filter_ctx *f, int status, const struct mp_headers *extra,
                          const char *body, size_t blen, uint32_t flag);

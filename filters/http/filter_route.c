@@ -7,10 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/cluster.h"
 #include "proxy/http_stream.h"
+#include "proxy/lb_core.h"
 #include "proxy/mp_common.h"
 #include "proxy/router_match.h"
 #include "proxy/snapshot.h"
+#include "proxy/worker.h"
 #include "xds/xds_translate_listener.h"
 
 /* The route matcher reads a view of the headers; calls fn with it. */
@@ -129,4 +132,25 @@ int mp_filter_route_cluster(const struct mp_route *r, struct mp_http_stream *s, 
         return MP_ERR_NOTFOUND;
     struct cluster_arg c = {.r = r, .out = out, .cap = cap};
     return with_request(s, random, do_cluster, &c);
+}
+
+int mp_filter_cluster_target(struct mp_worker *w, const struct mp_snapshot *snap,
+                             const char *cluster, char *out, size_t cap)
+{
+    if (!snap || !cluster)
+        return MP_ERR_NOTFOUND;
+    const struct mp_snapshot_cluster *ce =
+        mp_snapshot_find_cluster_entry(snap, cluster, strlen(cluster));
+    if (!ce || !ce->lb)
+        return MP_ERR_NOTFOUND;
+    struct mp_lb_worker *lbw = mp_worker_lb(w, ce->lb);
+    struct mp_lb_context ctx = {0};
+    const struct mp_host *h = lbw ? mp_lb_pick(lbw, &ctx) : NULL;
+    if (!h || !h->addr_str)
+        return MP_ERR_NOTFOUND;
+    size_t n = strlen(h->addr_str);
+    if (n >= cap)
+        return MP_ERR_INVAL;
+    memcpy(out, h->addr_str, n + 1);
+    return 0;
 }

@@ -9,6 +9,8 @@
 #include "proxy/route_table.h"
 
 struct mp_http_stream;
+struct mp_worker;
+struct mp_snapshot;
 
 /**
  * Matches the stream's request headers against its HCM's route
@@ -34,5 +36,15 @@ const struct mp_typed_config *mp_filter_route_config(const struct mp_route *r,
  */
 int mp_filter_route_cluster(const struct mp_route *r, struct mp_http_stream *s, uint64_t random,
                             char *out, size_t cap);
+
+/**
+ * Picks a host of cluster `cluster` of snap with the cluster's load balancer
+ * on worker w and copies its address string ("ip:port", "[v6]:port" or a
+ * pipe path: a gRPC target) into out[0..cap). Worker thread. Returns 0,
+ * MP_ERR_NOTFOUND when the cluster is unknown or has no host, or
+ * MP_ERR_INVAL when out is too small.
+ */
+int mp_filter_cluster_target(struct mp_worker *w, const struct mp_snapshot *snap,
+                             const char *cluster, char *out, size_t cap);
 
 #endif

@@ -18,11 +18,7 @@
 
 #include <grpc/grpc.h>
 
-#include "proxy/cluster.h"
-#include "proxy/lb_core.h"
 #include "proxy/mp_common.h"
-#include "proxy/snapshot.h"
-#include "proxy/worker.h"
 #include "xds/grpc_thread.h"
 
 #define CHANNEL_IDLE_MS 60000
@@ -200,7 +196,6 @@ struct channel_cache {
     struct mp_grpc_thread *gt;
     struct channel_entry *entries;
     struct mp_grpc_timer idle_timer;
-    bool released;
 };
 
 /* Caches of every grpc thread (tests make several); each is touched only on
@@ -255,7 +250,7 @@ static void idle_sweep(struct mp_grpc_timer *t)
 static struct channel_entry *channel_get(struct mp_grpc_thread *gt, const char *target)
 {
     struct channel_cache *cc = cache_for(gt, true);
-    if (!cc || cc->released)
+    if (!cc)
         return NULL;
     for (struct channel_entry *e = cc->entries; e; e = e->next)
         if (strcmp(e->target, target) == 0)
@@ -291,7 +286,6 @@ static void release_on_grpc_thread(void *arg)
     if (!cc)
         return;
     mp_grpc_timer_cancel(ra->gt, &cc->idle_timer);
-    cc->released = true;
     /* calls still running keep their channel's stack alive inside grpc */
     while (cc->entries) {
         struct channel_entry *e = cc->entries;
@@ -337,8 +331,7 @@ static void finish(struct mp_grpc_call *c, int status, const char *message, cons
     queue_push(c);
 }
 
-static void unary_done(void *ctx, int status, const char *message, const uint8_t *resp,
-                       size_t len)
+static void unary_done(void *ctx, int status, const char *message, const uint8_t *resp, size_t len)
 {
     struct mp_grpc_call *c = ctx;
     if (c->ch) {
@@ -416,27 +409,4 @@ void mp_grpc_call_cancel(struct mp_grpc_call *call)
         return;
     call->cancelled = true;
     call_unref(call);
-}
-
-/* ---- targets ----------------------------------------------------------- */
-
-int mp_grpc_call_cluster_target(struct mp_worker *w, const struct mp_snapshot *snap,
-                                const char *cluster, char *out, size_t cap)
-{
-    if (!snap || !cluster)
-        return MP_ERR_NOTFOUND;
-    const struct mp_snapshot_cluster *ce =
-        mp_snapshot_find_cluster_entry(snap, cluster, strlen(cluster));
-    if (!ce || !ce->lb)
-        return MP_ERR_NOTFOUND;
-    struct mp_lb_worker *lbw = mp_worker_lb(w, ce->lb);
-    struct mp_lb_context ctx = {0};
-    const struct mp_host *h = lbw ? mp_lb_pick(lbw, &ctx) : NULL;
-    if (!h || !h->addr_str)
-        return MP_ERR_NOTFOUND;
-    size_t n = strlen(h->addr_str);
-    if (n >= cap)
-        return MP_ERR_INVAL;
-    memcpy(out, h->addr_str, n + 1);
-    return 0;
 }

@@ -23,8 +23,6 @@
 
 struct mp_grpc_thread;
 struct mp_grpc_call;
-struct mp_worker;
-struct mp_snapshot;
 
 /*
  * The answer of a call, on the thread and loop that started it. status is the
@@ -57,16 +55,6 @@ int mp_grpc_call_start(struct ev_loop *loop, struct mp_grpc_thread *gt, const ch
 void mp_grpc_call_cancel(struct mp_grpc_call *call);
 
 /**
- * Picks the gRPC target for cluster `cluster` of snap: a host chosen by the
- * cluster's load balancer on worker w, as its address string ("ip:port" or a
- * pipe path), copied into out[0..cap). Worker thread. Returns 0,
- * MP_ERR_NOTFOUND when the cluster is unknown or has no host, or MP_ERR_INVAL
- * when out is too small.
- */
-int mp_grpc_call_cluster_target(struct mp_worker *w, const struct mp_snapshot *snap,
-                                const char *cluster, char *out, size_t cap);
-
-/**
  * Ends this thread's use of grpc calls: the per-thread answer queue is closed
  * (answers still to come are dropped on the grpc thread) and its watcher
  * stopped. Runs by itself when a worker thread exits; call it explicitly on
@@ -75,9 +63,11 @@ int mp_grpc_call_cluster_target(struct mp_worker *w, const struct mp_snapshot *s
 void mp_grpc_call_thread_exit(void);
 
 /**
- * Destroys every channel cached for gt and refuses new ones (calls then fail
- * with UNAVAILABLE). Call before mp_grpc_thread_free so no channel outlives
- * grpc_shutdown; from any thread but gt's own (it waits for the grpc thread).
+ * Destroys every channel cached for gt (calls still running finish: grpc
+ * keeps what they use alive). Call once the workers have stopped and before
+ * mp_grpc_thread_free, so no channel outlives grpc_shutdown; a call started
+ * later would make a fresh channel, which only another release frees. From
+ * any thread but gt's own (it waits for the grpc thread). NULL is a no-op.
  */
 void mp_grpc_call_channels_release(struct mp_grpc_thread *gt);
 

@@ -44,12 +44,18 @@ struct hlrl_config {
     uint32_t enabled_ppm; /* filter_enabled; 0 when unset */
     uint32_t enforced_ppm;
     int status;
+    bool x_ratelimit_headers;      /* enable_x_ratelimit_headers: DRAFT_VERSION_03 */
     struct mp_header_ops resp_ops; /* response_add: response_headers_to_add */
     struct mp_header_ops req_ops;  /* request_add: request_headers_to_add_when_not_enforced */
     /* registered by the first worker that needs them */
     _Atomic(struct hlrl_stats *) stats;
     /* listener-level configs only: parsed typed_per_filter_config entries */
     _Atomic(struct route_entry *) *route_cache;
+};
+
+/* Per stream: the config whose bucket decided, for the x-ratelimit-* headers. */
+struct hlrl_state {
+    struct hlrl_config *used;
 };
 
 /* A per-route config, remembered by the route entry it came from and its bytes. */
@@ -216,7 +222,10 @@ static void route_entry_free(struct route_entry *e)
     free(e);
 }
 
-/* Parses a LocalRateLimit; with_cache for listener-level configs. */
+/*
+ * Parses a LocalRateLimit; with_cache for listener-level configs. A per-route
+ * one (!with_cache) must have a token_bucket, as Envoy requires.
+ */
 static int parse_config(const uint8_t *data, size_t len, bool with_cache, struct hlrl_config **out,
                         char **err)
 {
@@ -249,6 +258,10 @@ static int parse_config(const uint8_t *data, size_t len, bool with_cache, struct
         mp_set_err(err, "local_cluster_rate_limit: unsupported");
         goto out;
     }
+    if (!with_cache && !pb->token_bucket) {
+        mp_set_err(err, "token_bucket: is required in a per-route config");
+        goto out;
+    }
     if (pb->token_bucket) {
         if (mp_token_bucket_from_proto(&cfg->bucket, pb->token_bucket, bucket_clock,
                                        bucket_clock_arg, err) < 0) {
@@ -265,14 +278,18 @@ static int parse_config(const uint8_t *data, size_t len, bool with_cache, struct
         mp_err_prefix(err, "filter_enforced");
         goto out;
     }
+    cfg->x_ratelimit_headers =
+        pb->enable_x_ratelimit_headers ==
+        ENVOY__EXTENSIONS__COMMON__RATELIMIT__V3__XRATE_LIMIT_HEADERS_RFCVERSION__DRAFT_VERSION_03;
     cfg->status = 429;
     if (pb->status) {
-        /* Envoy's HttpStatus: a code of at least 400 here */
-        if (pb->status->code < 400 || pb->status->code > 599) {
-            mp_set_err(err, "status.code: must be a 4xx or 5xx status, got %d", pb->status->code);
+        if (pb->status->code <= 0 || pb->status->code > 599) {
+            mp_set_err(err, "status.code: must be an HTTP status, got %d", pb->status->code);
             goto out;
         }
-        cfg->status = pb->status->code;
+        /* as Envoy: a code below 400 would not be an error, so 429 is sent instead */
+        if (pb->status->code >= 400)
+            cfg->status = pb->status->code;
     }
     rc = header_adds(pb->response_headers_to_add, pb->n_response_headers_to_add,
                      "response_headers_to_add", &cfg->resp_ops.response_add,
@@ -474,8 +491,25 @@ static const struct mp_typed_config *find_per_route(struct mp_http_filter_ctx *f
     return tc;
 }
 
+/*
+ * x-ratelimit-limit / -remaining / -reset (draft 03, as Envoy writes them):
+ * the bucket's size, the tokens left now, and the whole seconds until the
+ * next fill.
+ */
+static int add_x_ratelimit(struct mp_headers *h, struct hlrl_config *cfg)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)cfg->bucket.max_tokens);
+    int rc = mp_headers_set_cstr(h, "x-ratelimit-limit", num);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)mp_token_bucket_available(&cfg->bucket));
+    rc = rc ? rc : mp_headers_set_cstr(h, "x-ratelimit-remaining", num);
+    uint64_t ns = mp_token_bucket_next_fill_ns(&cfg->bucket);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)((ns + 999999999u) / 1000000000u));
+    return rc ? rc : mp_headers_set_cstr(h, "x-ratelimit-reset", num);
+}
+
 /* The rate-limited reply: through the response filters before this one, then the codec. */
-static int send_limited(struct mp_http_filter_ctx *f, const struct hlrl_config *cfg)
+static int send_limited(struct mp_http_filter_ctx *f, struct hlrl_config *cfg)
 {
     struct mp_http_stream *s = f->stream;
     s->response_flags |= MP_RF_RATE_LIMITED;
@@ -494,6 +528,8 @@ static int send_limited(struct mp_http_filter_ctx *f, const struct hlrl_config *
     rc = rc ? rc : mp_headers_add_cstr(&h, "content-length", num);
     rc = rc ? rc : mp_headers_add_cstr(&h, "x-envoy-ratelimited", "true");
     rc = rc ? rc : mp_router_apply_header_ops(&h, &cfg->resp_ops, false);
+    if (rc == 0 && cfg->x_ratelimit_headers)
+        rc = add_x_ratelimit(&h, cfg);
     if (rc < 0) {
         mp_headers_clear(&h);
         mp_http_stream_send_local_reply(s, 500, "out of memory", MP_RF_RATE_LIMITED);
@@ -536,6 +572,8 @@ static int hlrl_on_request_headers(struct mp_http_filter_ctx *f, struct mp_heade
         return MP_FILTER_CONTINUE;
     struct hlrl_stats *st = get_stats(cfg, w);
     count(st ? st->enabled : NULL, w);
+    if (cfg->has_bucket && cfg->x_ratelimit_headers)
+        ((struct hlrl_state *)f->state)->used = cfg;
     if (!cfg->has_bucket || mp_token_bucket_try_take(&cfg->bucket, 1)) {
         count(st ? st->ok : NULL, w);
         return MP_FILTER_CONTINUE;
@@ -550,11 +588,22 @@ static int hlrl_on_request_headers(struct mp_http_filter_ctx *f, struct mp_heade
     return send_limited(f, cfg);
 }
 
+static int hlrl_on_response_headers(struct mp_http_filter_ctx *f, struct mp_headers *headers,
+                                    bool end_stream)
+{
+    (void)end_stream;
+    struct hlrl_state *st = f->state;
+    if (st->used && add_x_ratelimit(headers, st->used) < 0)
+        MP_LOG(MP_LOG_FILTER, MP_LOG_WARN, "local_ratelimit: out of memory adding headers");
+    return MP_FILTER_CONTINUE;
+}
+
 const struct mp_http_filter_ops mp_http_filter_local_ratelimit = {
     .name = "envoy.filters.http.local_ratelimit",
     .config_type = CONFIG_TYPE,
     .parse = hlrl_parse,
     .config_free = hlrl_free,
-    .state_size = 0,
+    .state_size = sizeof(struct hlrl_state),
     .on_request_headers = hlrl_on_request_headers,
+    .on_response_headers = hlrl_on_response_headers,
 };

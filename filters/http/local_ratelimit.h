@@ -7,7 +7,9 @@
  * (absent: every request is allowed), filter_enabled / filter_enforced
  * (RuntimeFractionalPercent default_value; absent means 0%, as in Envoy),
  * status (default 429), response_headers_to_add (on the rate-limited
- * response), request_headers_to_add_when_not_enforced, and stats
+ * response), request_headers_to_add_when_not_enforced,
+ * enable_x_ratelimit_headers (DRAFT_VERSION_03: x-ratelimit-limit,
+ * -remaining and -reset on every response the bucket decided), and stats
  * <stat_prefix>.http_local_rate_limit.{enabled,enforced,rate_limited,ok}.
  * A rate-limited request gets a local reply "local_rate_limited" with
  * x-envoy-ratelimited: true and the RL response flag.

@@ -20,6 +20,7 @@
 #include "filter_route.h"
 #include "grpc_call.h"
 #include "proxy/http_stream.h"
+#include "proxy/log.h"
 #include "proxy/mp_common.h"
 #include "proxy/server.h"
 #include "proxy/stats.h"
@@ -28,7 +29,7 @@
 #include "xds/xds_translate_listener.h"
 
 #define SHOULD_RATE_LIMIT_METHOD "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit"
-#define DEFAULT_TIMEOUT_MS 20
+#define DEFAULT_TIMEOUT_MS       20
 
 typedef Envoy__Extensions__Filters__Http__Ratelimit__V3__RateLimit RateLimitPb;
 
@@ -145,6 +146,10 @@ static int parse(const uint8_t *data, size_t len, void **out, char **err)
         rc = mp_set_err(err, "rate_limit_service.grpc_service: is required");
         goto out;
     }
+    if (g->n_initial_metadata) {
+        rc = mp_set_err(err, "rate_limit_service.grpc_service.initial_metadata: not supported");
+        goto out;
+    }
     if (g->target_specifier_case ==
         ENVOY__CONFIG__CORE__V3__GRPC_SERVICE__TARGET_SPECIFIER_ENVOY_GRPC) {
         if (!g->envoy_grpc->cluster_name || !g->envoy_grpc->cluster_name[0]) {
@@ -221,15 +226,17 @@ static struct rl_stats *stats_for(struct rl_config *c, struct mp_stats *reg, con
     return st;
 }
 
-static void count(struct rl_state *r, size_t which)
+enum stat_kind { ST_OK, ST_OVER_LIMIT, ST_ERROR, ST_FAILURE_MODE_ALLOWED };
+
+static void count(struct rl_state *r, enum stat_kind which)
 {
     struct mp_http_stream *s = r->f->stream;
     if (!r->stats || !s->worker)
         return;
-    struct mp_counter *c = which == 0   ? r->stats->ok
-                           : which == 1 ? r->stats->over_limit
-                           : which == 2 ? r->stats->error
-                                        : r->stats->failure_mode_allowed;
+    struct mp_counter *c = which == ST_OK           ? r->stats->ok
+                           : which == ST_OVER_LIMIT ? r->stats->over_limit
+                           : which == ST_ERROR      ? r->stats->error
+                                                    : r->stats->failure_mode_allowed;
     if (c)
         mp_counter_inc(c, s->worker->index, 1);
 }
@@ -247,20 +254,20 @@ static void resume(struct rl_state *r)
 static void on_error(struct rl_state *r)
 {
     const struct rl_config *c = r->f->config;
-    count(r, 2);
+    count(r, ST_ERROR);
     if (c->failure_mode_deny) {
         r->waiting = false;
         mp_filter_send_reply(r->f, c->status_on_error, NULL, NULL, 0, 0);
         return;
     }
-    count(r, 3);
+    count(r, ST_FAILURE_MODE_ALLOWED);
     resume(r);
 }
 
 static void over_limit(struct rl_state *r, const struct mp_headers *from_service)
 {
     const struct rl_config *c = r->f->config;
-    count(r, 1);
+    count(r, ST_OVER_LIMIT);
     r->waiting = false;
     struct mp_headers h;
     mp_headers_init(&h);
@@ -271,10 +278,9 @@ static void over_limit(struct rl_state *r, const struct mp_headers *from_service
         rc = mp_headers_add(&h, from_service->v[i].name, from_service->v[i].name_len,
                             from_service->v[i].value, from_service->v[i].value_len);
     for (size_t i = 0; i < c->response_headers_to_add.n && !rc; i++)
-        rc = mp_headers_add(&h, c->response_headers_to_add.v[i].name,
-                            c->response_headers_to_add.v[i].name_len,
-                            c->response_headers_to_add.v[i].value,
-                            c->response_headers_to_add.v[i].value_len);
+        rc = mp_headers_add(
+            &h, c->response_headers_to_add.v[i].name, c->response_headers_to_add.v[i].name_len,
+            c->response_headers_to_add.v[i].value, c->response_headers_to_add.v[i].value_len);
     mp_filter_send_reply(r->f, c->rate_limited_status, &h, NULL, 0, MP_RF_RATE_LIMITED);
     mp_headers_clear(&h);
 }
@@ -282,9 +288,9 @@ static void over_limit(struct rl_state *r, const struct mp_headers *from_service
 static void call_done(void *arg, int status, const char *message, const uint8_t *resp, size_t len)
 {
     struct rl_state *r = arg;
-    (void)message;
     r->call = NULL;
     if (status != GRPC_STATUS_OK) {
+        MP_LOG_DEBUG_(MP_LOG_FILTER, "ratelimit: call failed: grpc status %d %s", status, message);
         on_error(r);
         return;
     }
@@ -300,7 +306,7 @@ static void call_done(void *arg, int status, const char *message, const uint8_t 
         mp_rl_result_clear(&res);
         return;
     }
-    count(r, 0);
+    count(r, ST_OK);
     struct mp_http_stream *s = r->f->stream;
     for (size_t i = 0; i < res.request_headers.n; i++)
         mp_headers_set(&s->req, res.request_headers.v[i].name, res.request_headers.v[i].value,
@@ -382,8 +388,7 @@ static int on_request_headers(struct mp_http_filter_ctx *f, struct mp_headers *h
             else
                 rc = MP_ERR_INVAL;
         } else {
-            rc = mp_grpc_call_cluster_target(s->worker, s->snap, c->cluster, target,
-                                             sizeof(target));
+            rc = mp_filter_cluster_target(s->worker, s->snap, c->cluster, target, sizeof(target));
         }
     }
     if (!rc) {
@@ -394,10 +399,10 @@ static int on_request_headers(struct mp_http_filter_ctx *f, struct mp_headers *h
     free(buf);
     if (rc) {
         /* the service cannot be asked: the failure mode decides now */
-        count(r, 2);
+        count(r, ST_ERROR);
         if (c->failure_mode_deny)
             return mp_filter_send_reply(f, c->status_on_error, NULL, NULL, 0, 0);
-        count(r, 3);
+        count(r, ST_FAILURE_MODE_ALLOWED);
         return MP_FILTER_CONTINUE;
     }
     r->waiting = true;

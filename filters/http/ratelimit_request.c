@@ -55,8 +55,7 @@ static int entry_add(struct mp_rl_descriptor *d, size_t cap, const char *key, co
 
 /* ip/len of addr masked to its prefix ("10.1.0.0/16"); false when addr is
  * not an IP literal. */
-static bool mask_address(const char *addr, uint32_t v4_len, uint32_t v6_len, char *out,
-                         size_t cap)
+static bool mask_address(const char *addr, uint32_t v4_len, uint32_t v6_len, char *out, size_t cap)
 {
     unsigned char b[16];
     int family, bits, bytes;
@@ -117,9 +116,8 @@ static int run_actions(const struct mp_rate_limit *rl, const struct mp_rl_reques
         }
         case MP_RL_REMOTE_ADDRESS: v = info->remote_address; break;
         case MP_RL_MASKED_REMOTE_ADDRESS:
-            if (info->remote_address &&
-                mask_address(info->remote_address, a->v4_prefix_len, a->v6_prefix_len, masked,
-                             sizeof(masked)))
+            if (info->remote_address && mask_address(info->remote_address, a->v4_prefix_len,
+                                                     a->v6_prefix_len, masked, sizeof(masked)))
                 v = masked;
             break;
         case MP_RL_GENERIC_KEY: v = a->descriptor_value; break;

@@ -34,10 +34,10 @@ struct mp_rl_descriptors {
 
 /** What the actions may read about the request. */
 struct mp_rl_request_info {
-    const struct mp_headers *headers;    /* request headers, pseudo-headers included */
-    const char *remote_address;          /* downstream ip (no port); may be NULL */
-    const char *destination_cluster;     /* the routed cluster; may be NULL */
-    const char *source_cluster;          /* the local cluster name; may be NULL */
+    const struct mp_headers *headers; /* request headers, pseudo-headers included */
+    const char *remote_address;       /* downstream ip (no port); may be NULL */
+    const char *destination_cluster;  /* the routed cluster; may be NULL */
+    const char *source_cluster;       /* the local cluster name; may be NULL */
 };
 
 /**

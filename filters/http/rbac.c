@@ -15,6 +15,7 @@
 
 #include "envoy/extensions/filters/http/rbac/v3/rbac.pb-c.h"
 #include "filters/http/request_view.h"
+#include "filters/http/route_config_cache.h"
 #include "proxy/conn.h"
 #include "proxy/http_stream.h"
 #include "proxy/mp_common.h"
@@ -41,7 +42,11 @@ struct rbac_config {
     char *shadow_prefix;
     /* resolved on first use; the only mutable part, written once by CAS */
     _Atomic(struct rbac_stats *) stats;
+    struct mp_route_config_cache *routes; /* parsed RBACPerRoute configs (listener level only) */
 };
+
+/* Per-route configs this many distinct ones at most are kept; more are decoded per request. */
+#define ROUTE_CACHE_SLOTS 64
 
 static void config_clear(struct rbac_config *c)
 {
@@ -50,6 +55,7 @@ static void config_clear(struct rbac_config *c)
     free(c->rules_prefix);
     free(c->shadow_prefix);
     free(atomic_load(&c->stats));
+    mp_route_config_cache_free(c->routes);
 }
 
 static void rbac_config_free(void *p)
@@ -90,6 +96,8 @@ static int config_from_pb(const RbacPb *pb, struct rbac_config *c, char **err)
     return 0;
 }
 
+static int per_route_parse(const uint8_t *data, size_t len, void **out);
+
 static int rbac_parse(const uint8_t *data, size_t len, void **out, char **err)
 {
     RbacPb *pb = envoy__extensions__filters__http__rbac__v3__rbac__unpack(NULL, len, data);
@@ -100,6 +108,11 @@ static int rbac_parse(const uint8_t *data, size_t len, void **out, char **err)
     if (c)
         rc = config_from_pb(pb, c, err);
     protobuf_c_message_free_unpacked(&pb->base, NULL);
+    if (rc == 0) {
+        c->routes = mp_route_config_cache_new(ROUTE_CACHE_SLOTS, per_route_parse, rbac_config_free);
+        if (!c->routes)
+            rc = MP_ERR_NOMEM;
+    }
     if (rc < 0) {
         rbac_config_free(c);
         return rc;
@@ -125,7 +138,8 @@ static const struct rbac_stats *config_stats(const struct rbac_config *cc,
     st->denied = mp_stats_counterf(reg, "http.%s.rbac.%sdenied", hp, c->rules_prefix);
     st->shadow_allowed =
         mp_stats_counterf(reg, "http.%s.rbac.%sshadow_allowed", hp, c->shadow_prefix);
-    st->shadow_denied = mp_stats_counterf(reg, "http.%s.rbac.%sshadow_denied", hp, c->shadow_prefix);
+    st->shadow_denied =
+        mp_stats_counterf(reg, "http.%s.rbac.%sshadow_denied", hp, c->shadow_prefix);
     struct rbac_stats *expected = NULL;
     if (!atomic_compare_exchange_strong(&c->stats, &expected, st)) {
         free(st); /* another worker got there first: same handles */
@@ -187,7 +201,37 @@ static const struct sockaddr *xff_remote(const struct mp_http_stream *s,
     }
 }
 
-/* Per-route RBACPerRoute: *use gets the config to apply (NULL: filter off here). */
+/* An RBACPerRoute into c (zeroed); one without rbac leaves c empty: the filter is off. */
+static int per_route_fill(const uint8_t *data, size_t len, struct rbac_config *c)
+{
+    RbacPerRoutePb *pb =
+        envoy__extensions__filters__http__rbac__v3__rbacper_route__unpack(NULL, len, data);
+    if (!pb)
+        return MP_ERR_PARSE;
+    int rc = pb->rbac ? config_from_pb(pb->rbac, c, NULL) : 0;
+    protobuf_c_message_free_unpacked(&pb->base, NULL);
+    return rc;
+}
+
+static int per_route_parse(const uint8_t *data, size_t len, void **out)
+{
+    struct rbac_config *c = calloc(1, sizeof(*c));
+    if (!c)
+        return MP_ERR_NOMEM;
+    int rc = per_route_fill(data, len, c);
+    if (rc < 0) {
+        rbac_config_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+/*
+ * Per-route RBACPerRoute: *use gets the config to apply (an empty one turns
+ * the filter off). Returns 0, or < 0 when the per-route config does not
+ * translate (the caller fails closed).
+ */
 static int route_override(struct mp_http_filter_ctx *f, const struct mp_request_view *v,
                           const struct rbac_config **use, struct rbac_config *tmp)
 {
@@ -199,27 +243,25 @@ static int route_override(struct mp_http_filter_ctx *f, const struct mp_request_
     if (!tc)
         return 0;
     if (tc->disabled) {
-        *use = NULL;
+        *use = tmp; /* empty: nothing enforced */
         return 0;
     }
     const char *slash = tc->type_url ? strrchr(tc->type_url, '/') : NULL;
     const char *type = slash ? slash + 1 : (tc->type_url ? tc->type_url : "");
     if (strcmp(type, PER_ROUTE_TYPE) != 0)
         return 0;
-    /* Per-route configs are rare (Istio never writes them): decoded per request. */
-    RbacPerRoutePb *pb = envoy__extensions__filters__http__rbac__v3__rbacper_route__unpack(
-        NULL, tc->value_len, tc->value);
-    if (!pb)
-        return MP_ERR_PARSE;
-    int rc = 0;
-    if (!pb->rbac) {
-        *use = NULL; /* an empty RBACPerRoute disables the filter on this route */
-    } else {
-        rc = config_from_pb(pb->rbac, tmp, NULL);
-        if (rc == 0)
-            *use = tmp;
+    const struct rbac_config *base = f->config;
+    void *cached = NULL;
+    if (mp_route_config_cache_get(base->routes, tc, &cached) == 0) {
+        if (!cached)
+            return MP_ERR_INVAL;
+        *use = cached;
+        return 0;
     }
-    protobuf_c_message_free_unpacked(&pb->base, NULL);
+    /* the cache is full: decode for this request */
+    int rc = per_route_fill(tc->value, tc->value_len, tmp);
+    if (rc == 0)
+        *use = tmp;
     return rc;
 }
 
@@ -247,8 +289,7 @@ static int rbac_on_request_headers(struct mp_http_filter_ctx *f, struct mp_heade
     if (!c || (!c->rules && !c->shadow))
         goto done;
 
-    /* Both server codecs hand their struct mp_conn to the stream as conn. */
-    const struct mp_conn *conn = s->conn;
+    const struct mp_conn *conn = mp_http_stream_downstream(s);
     struct sockaddr_storage xff;
     struct mp_rbac_request rq = {
         .http = &v.rq,

@@ -58,8 +58,8 @@ void mp_request_view_clear(struct mp_request_view *v)
 }
 
 const struct mp_route *mp_request_view_route(const struct mp_http_stream *s,
-                                            const struct mp_request_view *v,
-                                            const struct mp_route_config **rcp)
+                                             const struct mp_request_view *v,
+                                             const struct mp_route_config **rcp)
 {
     const struct mp_route_config *rc = s->hcm->route_config;
     if (!rc && s->hcm->rds_name && s->snap)

@@ -13,7 +13,7 @@
 struct mp_http_stream;
 
 struct mp_request_view {
-    struct mp_route_request rq;     /* points into the headers given to init */
+    struct mp_route_request rq;      /* points into the headers given to init */
     struct mp_header_view views[32]; /* used when the request has at most 32 headers */
     struct mp_header_view *heap;     /* else malloc'd here */
 };
@@ -34,8 +34,8 @@ void mp_request_view_clear(struct mp_request_view *v);
  * configuration), or NULL when there is no configuration or no route matches.
  */
 const struct mp_route *mp_request_view_route(const struct mp_http_stream *s,
-                                            const struct mp_request_view *v,
-                                            const struct mp_route_config **rc);
+                                             const struct mp_request_view *v,
+                                             const struct mp_route_config **rc);
 
 /**
  * Finds the typed_per_filter_config entry for filter_name on the route that

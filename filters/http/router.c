@@ -326,20 +326,54 @@ static bool maybe_retry(struct router_state *st)
 
 /* ---- upstream callbacks --------------------------------------------------- */
 
+/* :status as a number: three digits take the fast path (every response);
+ * anything else goes through atoi as before. */
+static int status_of(const char *v)
+{
+    if (v && v[0] >= '0' && v[0] <= '9' && v[1] >= '0' && v[1] <= '9' && v[2] >= '0' &&
+        v[2] <= '9' && v[3] == '\0')
+        return (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+    return v ? atoi(v) : 0;
+}
+
+/* Decimal text of v in buf (at least 21 bytes); returns its length. */
+static size_t format_u64(char *buf, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+    return n;
+}
+
+/* Bounded string copy for the per-request host text (snprintf("%s") costs
+ * more than the copy). */
+static void copy_cstr(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 static void up_headers(void *ctx, struct mp_headers *h, bool end)
 {
     struct router_state *st = ctx;
     struct mp_http_stream *s = S(st);
     const struct router_config *cfg = st->f->config;
-    const char *sv = mp_headers_value(h, ":status");
-    int status = sv ? atoi(sv) : 0;
+    int status = status_of(mp_headers_value(h, ":status"));
     if (st->retry_enabled && st->retries_left && retriable_status(st, status, h) && maybe_retry(st))
         return;
     st->resp_started = true;
     if (!cfg || !cfg->suppress_envoy_headers) {
         char ms[32];
-        snprintf(ms, sizeof(ms), "%lld", (long long)((mp_now_us() - st->start_us) / 1000));
-        mp_headers_set_cstr(h, "x-envoy-upstream-service-time", ms);
+        int64_t elapsed = (mp_now_us() - st->start_us) / 1000;
+        size_t n = format_u64(ms, elapsed > 0 ? (uint64_t)elapsed : 0);
+        mp_headers_set(h, "x-envoy-upstream-service-time", ms, n);
     }
     apply_all_header_ops(st, h, false);
     if (end) {
@@ -454,7 +488,7 @@ static void start_retry(struct router_state *st)
         return;
     }
     mp_lb_worker_rq_start(st->lbw, st->host);
-    snprintf(s->upstream_host, sizeof(s->upstream_host), "%s", st->host->addr_str);
+    copy_cstr(s->upstream_host, sizeof(s->upstream_host), st->host->addr_str);
     enum mp_upstream_reset_reason why;
     st->up = mp_upstream_request_new(s->worker, st->ce, st->host, pick_protocol(st->ce->cluster, s),
                                      &up_cbs, st, &why);
@@ -646,19 +680,31 @@ static int router_on_request_headers(struct mp_http_filter_ctx *f, struct mp_hea
         views[i].value = h->v[i].value;
         views[i].value_len = h->v[i].value_len;
     }
-    const char *auth = mp_headers_value(h, ":authority");
-    const char *path = mp_headers_value(h, ":path");
-    const char *method = mp_headers_value(h, ":method");
-    const char *scheme = mp_headers_value(h, ":scheme");
+    /* the pseudo-headers in one pass (they come first; the codecs order them) */
+    const struct mp_header *auth_h = NULL, *path_h = NULL, *method_h = NULL, *scheme_h = NULL;
+    for (size_t i = 0; i < h->n; i++) {
+        const struct mp_header *e = &h->v[i];
+        if (e->name[0] != ':')
+            continue;
+        if (!auth_h && e->name_len == 10 && memcmp(e->name, ":authority", 10) == 0)
+            auth_h = e;
+        else if (!path_h && e->name_len == 5 && memcmp(e->name, ":path", 5) == 0)
+            path_h = e;
+        else if (!method_h && e->name_len == 7 && memcmp(e->name, ":method", 7) == 0)
+            method_h = e;
+        else if (!scheme_h && e->name_len == 7 && memcmp(e->name, ":scheme", 7) == 0)
+            scheme_h = e;
+    }
+    const char *path = path_h ? path_h->value : NULL;
     struct mp_route_request rq = {
-        .authority = auth ? auth : "",
-        .authority_len = auth ? strlen(auth) : 0,
+        .authority = auth_h ? auth_h->value : "",
+        .authority_len = auth_h ? auth_h->value_len : 0,
         .path = path ? path : "",
-        .path_len = path ? strlen(path) : 0,
-        .method = method ? method : "",
-        .method_len = method ? strlen(method) : 0,
-        .scheme = scheme,
-        .scheme_len = scheme ? strlen(scheme) : 0,
+        .path_len = path_h ? path_h->value_len : 0,
+        .method = method_h ? method_h->value : "",
+        .method_len = method_h ? method_h->value_len : 0,
+        .scheme = scheme_h ? scheme_h->value : NULL,
+        .scheme_len = scheme_h ? scheme_h->value_len : 0,
         .headers = views,
         .n_headers = h->n,
         .random = rnd64(),
@@ -761,7 +807,7 @@ static int router_on_request_headers(struct mp_http_filter_ctx *f, struct mp_hea
         st->lbw_ref = true;
         mp_lb_worker_rq_start(st->lbw, st->host);
     }
-    snprintf(s->upstream_host, sizeof(s->upstream_host), "%s", st->host->addr_str);
+    copy_cstr(s->upstream_host, sizeof(s->upstream_host), st->host->addr_str);
 
     /* the upstream's copy of the request headers */
     struct mp_headers uh;

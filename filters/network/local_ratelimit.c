@@ -177,7 +177,7 @@ static struct mp_counter *rate_limited_counter(struct nlrl_config *cfg, struct m
     struct mp_counter *ctr = atomic_load_explicit(&cfg->rate_limited, memory_order_acquire);
     if (!ctr && c->w && c->w->stats) {
         /* registering a name twice returns the same handle, so a race is harmless */
-        ctr = mp_stats_counterf(c->w->stats, "local_ratelimit.%s.rate_limited", cfg->stat_prefix);
+        ctr = mp_stats_counterf(c->w->stats, "local_rate_limit.%s.rate_limited", cfg->stat_prefix);
         atomic_store_explicit(&cfg->rate_limited, ctr, memory_order_release);
     }
     return ctr;

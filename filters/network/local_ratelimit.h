@@ -3,8 +3,8 @@
  *
  * Each new connection on the filter chain takes one token from the filter's
  * bucket; when the bucket is empty the connection is closed at once, without
- * running the rest of the chain, and local_ratelimit.<stat_prefix>.rate_limited
- * (Envoy's stat name) counts it. One bucket per filter config, shared by all
+ * running the rest of the chain, and local_rate_limit.<stat_prefix>.rate_limited
+ * counts it (the name Envoy's code registers; its docs say "local_ratelimit."). One bucket per filter config, shared by all
  * workers; filters with the same share_key and the same token_bucket share one
  * bucket across filter chains and across configuration updates, as in Envoy.
  * runtime_enabled is honoured through its default_value (no runtime layer).

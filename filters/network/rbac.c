@@ -153,8 +153,8 @@ static int net_rbac_on_new_connection(const void *config, struct mp_conn *conn)
         mp_counter_inc(res.allowed ? st->allowed : st->denied, slot, 1);
     if (res.allowed)
         return MP_NETWORK_FILTER_CONTINUE;
-    MP_LOG(MP_LOG_FILTER, MP_LOG_DEBUG, "rbac: connection from %s denied (policy %s)",
-           conn->remote, res.policy ? res.policy : "none");
+    MP_LOG(MP_LOG_FILTER, MP_LOG_DEBUG, "rbac: connection from %s denied (policy %s)", conn->remote,
+           res.policy ? res.policy : "none");
     return MP_NETWORK_FILTER_CLOSE;
 }
 

@@ -117,6 +117,8 @@ def main():
                 self.rfile.read(n)
             log("http", {"method": self.command, "path": self.path,
                          "headers": {k.lower(): v for k, v in self.headers.items()}})
+            if self.headers.get("x-authz-delay-ms"):
+                time.sleep(int(self.headers["x-authz-delay-ms"]) / 1000.0)
             if self.headers.get("x-authz") == "deny":
                 body = b"denied over http"
                 self.send_response(401)

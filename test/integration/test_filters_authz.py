@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from helpers import bootstrap, cluster_yaml, free_port, meshproxy, python_upstream, read_requests
+from helpers import (MESHPROXY_BIN, bootstrap, cluster_yaml, free_port, meshproxy, python_upstream,
+                     read_requests)
 
 SPIFFE = "spiffe://cluster.local/ns/default/sa/"
 EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
@@ -61,6 +62,10 @@ RBAC_FILTERS = """
                     permissions: [{any: true}]
                     principals:
                     - header: {name: x-admin, present_match: true}
+                  xff-clients:
+                    permissions: [{any: true}]
+                    principals:
+                    - remote_ip: {address_prefix: 10.9.0.0, prefix_len: 16}
               shadow_rules:
                 action: DENY
                 policies:
@@ -143,6 +148,25 @@ MTLS_FILTERS = """
 ROUTE_ALL = """              - match: {prefix: "/"}
                 route: {cluster: up}"""
 
+RBAC_ROUTES = """              - match: {prefix: "/open/"}
+                route: {cluster: up}
+                typed_per_filter_config:
+                  envoy.filters.http.rbac:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute
+              - match: {prefix: "/strict/"}
+                route: {cluster: up}
+                typed_per_filter_config:
+                  envoy.filters.http.rbac:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute
+                    rbac:
+                      rules:
+                        action: DENY
+                        policies:
+                          no-get:
+                            permissions: [{header: {name: ":method", string_match: {exact: GET}}}]
+                            principals: [{any: true}]
+""" + ROUTE_ALL
+
 
 def openssl(d, *args):
     subprocess.run(["openssl", *args], cwd=str(d), check=True, capture_output=True, timeout=30)
@@ -175,7 +199,7 @@ def env(tmp_path_factory, certs):
     with python_upstream(tmp) as (up_port, up_log):
         listeners = "".join([
             HCM % dict(name="rbac", port=ports["rbac"], transport="", prefix="authz",
-                       routes=ROUTE_ALL, filters=RBAC_FILTERS),
+                       routes=RBAC_ROUTES, filters=RBAC_FILTERS),
             HCM % dict(name="fault", port=ports["fault"], transport="", prefix="faults",
                        routes=FAULT_ROUTES, filters=FAULT_FILTERS),
             TCP % dict(name="tcp_deny", port=ports["tcp_deny"], prefix="tcpdeny.",
@@ -231,6 +255,31 @@ def test_rbac_allow_and_deny_by_method_path_and_header(env):
     assert st["http.authz.downstream_rq_4xx"] >= 2
 
 
+def test_rbac_remote_ip_from_x_forwarded_for_and_http2(env):
+    ports, _, _ = env
+    base = "http://127.0.0.1:%d" % ports["rbac"]
+    # use_remote_address is false: the remote address is the last x-forwarded-for entry
+    code, _, _ = curl("-H", "x-forwarded-for: 10.9.1.1", base + "/private")
+    assert code == 200
+    code, _, _ = curl("-H", "x-forwarded-for: 10.9.1.1, 192.0.2.7", base + "/private")
+    assert code == 403
+    code, body, _ = curl("--http2-prior-knowledge", base + "/private")
+    assert code == 403 and body == "RBAC: access denied"
+    code, _, _ = curl("--http2-prior-knowledge", base + "/public/h2")
+    assert code == 200
+
+
+def test_rbac_per_route_override(env):
+    ports, _, _ = env
+    base = "http://127.0.0.1:%d" % ports["rbac"]
+    code, _, _ = curl(base + "/open/x")  # an empty RBACPerRoute turns the filter off
+    assert code == 200
+    code, _, _ = curl(base + "/strict/x")  # its own rules replace the filter's
+    assert code == 403
+    code, _, _ = curl("-X", "POST", "-d", "x", base + "/strict/x")
+    assert code == 200
+
+
 def test_rbac_shadow_rules_only_count(env):
     ports, _, proxy = env
     base = "http://127.0.0.1:%d" % ports["rbac"]
@@ -277,6 +326,12 @@ def test_fault_header_delay_is_measurable_and_bounded(env):
     assert code == 200 and secs < 0.35
     st = wait_stat(proxy, "http.faults.fault.delays_injected", before + 1)
     assert st["http.faults.fault.delays_injected"] == before + 1
+    # a request body waits with the request and goes on after the delay
+    body = b"b" * 200000
+    r = subprocess.run(["curl", "-s", "--max-time", "10", "-H", "x-envoy-fault-delay-request: 150",
+                        "--data-binary", "@-", base + "/echo"], input=body, capture_output=True,
+                       timeout=20)
+    assert r.stdout == body
     # the delay, then the abort decision
     code, body, secs = curl("-H", "x-envoy-fault-delay-request: 200",
                             "-H", "x-envoy-fault-abort-request: 429", base + "/both")
@@ -336,6 +391,26 @@ def test_fault_max_active_faults(env):
         time.sleep(0.02)
 
 
+def test_fault_client_gone_during_delay(env):
+    ports, up_log, proxy = env
+    base = "http://127.0.0.1:%d" % ports["fault"]
+    n_up = len(read_requests(up_log))
+    for extra in ([], ["--http2-prior-knowledge"]):
+        r = subprocess.run(["curl", "-s", "--max-time", "0.3", *extra, "-H",
+                            "x-envoy-fault-delay-request: 2000", base + "/gone"],
+                           capture_output=True, timeout=20)
+        assert r.returncode == 28  # curl timed out: the client went away mid-delay
+    # the timer went with the stream: nothing reached the upstream, no fault stays active
+    deadline = time.monotonic() + 5
+    while proxy.stats().get("http.faults.fault.active_faults", 0) != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(2.0)
+    assert len(read_requests(up_log)) == n_up
+    code, _, _ = curl(base + "/after")
+    assert code == 200
+
+
 # ---- network RBAC -------------------------------------------------------------
 
 def raw_exchange(port, payload, timeout=5.0):
@@ -389,3 +464,43 @@ def test_mtls_principal_from_spiffe_uri_san(env, certs):
     assert code == 403 and body == "RBAC: access denied"
     st = wait_stat(proxy, "http.mtls.rbac.denied", 1)
     assert st["http.mtls.rbac.allowed"] >= 1 and st["http.mtls.rbac.denied"] >= 1
+
+
+# ---- configuration errors name the field ----------------------------------------
+
+BAD = [
+    (HCM % dict(name="l", port=1, transport="", prefix="p", routes=ROUTE_ALL, filters="""
+          - name: envoy.filters.http.rbac
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+              rules:
+                action: ALLOW
+                policies:
+                  p:
+                    permissions: [{any: true}]
+                    principals: [{remote_ip: {address_prefix: 10.0.0.0, prefix_len: 33}}]"""),
+     'http_filters[0].typed_config.rules.policies["p"].principals[0].remote_ip.prefix_len: '
+     '33 is more than 32 for an IPv4 address'),
+    (HCM % dict(name="l", port=1, transport="", prefix="p", routes=ROUTE_ALL, filters="""
+          - name: envoy.filters.http.fault
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+              abort: {http_status: 700, percentage: {numerator: 100}}"""),
+     "http_filters[0].typed_config.abort.http_status: 700 is not in [200, 600)"),
+    ((TCP % dict(name="t", port=1, prefix="tcp.", deny="10.0.0.0", len=8)).replace(
+        "[{source_ip: {address_prefix: 10.0.0.0, prefix_len: 8}}]",
+        "[{metadata: {filter: istio_authn, path: [{key: request.auth.principal}], "
+        "value: {string_match: {exact: a}}}}]"),
+     'filters[0].typed_config.rules.policies["deny-src"].principals[0].metadata: '
+     "metadata matchers are not supported by meshproxy"),
+]
+
+
+@pytest.mark.parametrize("listener,want", BAD, ids=["rbac_cidr", "fault_status", "net_metadata"])
+def test_validate_rejects_with_field_path(tmp_path, listener, want):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(bootstrap(listener, cluster_yaml("up", 1)).replace("{admin}", "0"))
+    r = subprocess.run([MESHPROXY_BIN, "--mode", "validate", "-c", str(cfg)], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 1
+    assert want in r.stderr

@@ -5,6 +5,7 @@ bootstrap, and curl as the client.
 """
 import json
 import os
+import socket
 import subprocess
 import time
 
@@ -323,4 +324,190 @@ def test_body_http2_and_client_abort(tmp_path, servers):
             assert len(read_requests(app_log)) == n_up
             st, _, _ = curl(port, "/after")
             assert st == 200
+            assert mp.proc.poll() is None
+
+
+def test_concurrent_requests(tmp_path, servers):
+    """Many streams on several connections at once, each with a check and a
+    rate limit call in flight: every one is answered, counted once."""
+    grpc_port, _, _ = servers
+    port = free_port()
+    with python_upstream(tmp_path) as (app_port, _):
+        cfg = bootstrap(hcm(port, "load", grpc_authz("authz") + RATELIMIT),
+                        cluster_yaml("app", app_port) + grpc_cluster("authz", grpc_port) +
+                        grpc_cluster("rls", grpc_port))
+        with meshproxy(tmp_path, cfg, listen_ports=[port]) as mp:
+            r = subprocess.run(["h2load", "-n", "400", "-c", "4", "-m", "16",
+                                "http://127.0.0.1:%d/load" % port],
+                               capture_output=True, timeout=60)
+            out = r.stdout.decode()
+            assert "400 succeeded" in out, out
+            assert "status codes: 400 2xx" in out, out
+            stats = mp.stats()
+            assert stats.get("http.load.ext_authz.ok") == 400
+            assert stats.get("cluster.app.ratelimit.ok") == 400
+
+
+def test_route_rate_limits_and_filter_enabled(tmp_path, servers):
+    """Route-level rate_limits replace the virtual host's unless
+    include_vh_rate_limits; filter_enabled at 0% skips the check."""
+    grpc_port, _, logdir = servers
+    port = free_port()
+    listener = """
+  - name: l
+    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: routes
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              rate_limits:
+              - actions: [{generic_key: {descriptor_value: vh}}]
+              routes:
+              - match: {prefix: "/own"}
+                route:
+                  cluster: app
+                  rate_limits:
+                  - actions: [{generic_key: {descriptor_value: own}}]
+              - match: {prefix: "/both"}
+                route:
+                  cluster: app
+                  include_vh_rate_limits: true
+                  rate_limits:
+                  - actions: [{destination_cluster: {}}]
+              - match: {prefix: "/"}
+                route: {cluster: app}
+          http_filters:
+          - name: envoy.filters.http.ext_authz
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz
+              filter_enabled: {default_value: {numerator: 0}}
+              grpc_service: {envoy_grpc: {cluster_name: authz}}%s
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+""" % (port, RATELIMIT)
+    with python_upstream(tmp_path) as (app_port, _):
+        cfg = bootstrap(listener, cluster_yaml("app", app_port) +
+                        grpc_cluster("authz", grpc_port) + grpc_cluster("rls", grpc_port))
+        with meshproxy(tmp_path, cfg, listen_ports=[port]) as mp:
+            got = []
+            for path in ("/plain", "/own", "/both"):
+                st, _, _ = curl(port, path, ["x-authz: deny"])
+                assert st == 200  # never checked
+                rls = jsonl(str(logdir / "rls.jsonl"))[-1]
+                got.append([{e["key"]: e["value"] for e in d["entries"]}
+                            for d in rls["descriptors"]])
+            assert got == [[{"generic_key": "vh"}],
+                           [{"generic_key": "own"}],
+                           [{"destination_cluster": "app"}, {"generic_key": "vh"}]]
+            assert not os.path.exists(str(logdir / "check.jsonl"))
+            assert mp.stats().get("http.routes.ext_authz.ok", 0) == 0
+
+
+@pytest.mark.parametrize("filters,want", [
+    (RATELIMIT.replace("domain: test", 'domain: ""'),
+     "http_filters[0].typed_config.domain: must not be empty"),
+    (grpc_authz("authz").replace("failure_mode_allow: false",
+                                 'allowed_headers: {patterns: [{safe_regex: {regex: "(x-"}}]}'),
+     "http_filters[0].typed_config.allowed_headers.patterns[0].safe_regex.regex: invalid regex"),
+    (HTTP_AUTHZ.replace(", timeout: 1s", ""),
+     "http_filters[0].typed_config.http_service.server_uri.timeout: is required"),
+])
+def test_validate_names_the_field(tmp_path, filters, want):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(bootstrap(hcm(free_port(), "bad", filters, rate_limits=False),
+                             cluster_yaml("app", 1)).replace("{admin}", "1"))
+    r = subprocess.run([MESHPROXY_BIN, "--mode", "validate", "-c", str(cfg), "-l", "error"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 1
+    assert want in r.stderr.decode(), r.stderr
+
+
+def test_with_request_body(tmp_path, servers):
+    grpc_port, http_port, logdir = servers
+    whole, partial, http = free_port(), free_port(), free_port()
+    body_cfg = "\n              with_request_body: {max_request_bytes: 16%s}"
+    whole_f = grpc_authz("authz") + body_cfg % ""
+    partial_f = grpc_authz("authz") + body_cfg % ", allow_partial_message: true"
+    http_f = HTTP_AUTHZ + body_cfg % ""
+    with python_upstream(tmp_path) as (app_port, app_log):
+        cfg = bootstrap(hcm(whole, "whole", whole_f, rate_limits=False) +
+                        hcm(partial, "partial", partial_f, rate_limits=False) +
+                        hcm(http, "http", http_f, rate_limits=False),
+                        cluster_yaml("app", app_port) + grpc_cluster("authz", grpc_port) +
+                        cluster_yaml("authz_http", http_port))
+        with meshproxy(tmp_path, cfg, listen_ports=[whole, partial, http]) as mp:
+            st, _, body = curl(whole, "/echo", extra=["--data-binary", "0123456789"])
+            assert st == 200 and body == "0123456789"
+            http_attr = jsonl(str(logdir / "check.jsonl"))[-1]["attributes"]["request"]["http"]
+            assert http_attr["body"] == "0123456789"
+            assert http_attr["headers"]["x-envoy-auth-partial-body"] == "false"
+
+            st, _, body = curl(whole, "/echo", extra=["--data-binary", "x" * 100])
+            assert st == 413, body
+            n_checks = len(jsonl(str(logdir / "check.jsonl")))
+
+            st, _, body = curl(partial, "/echo", extra=["--data-binary", "y" * 100])
+            assert st == 200 and body == "y" * 100  # the whole body still goes upstream
+            http_attr = jsonl(str(logdir / "check.jsonl"))[-1]["attributes"]["request"]["http"]
+            assert http_attr["body"] == "y" * 16
+            assert http_attr["headers"]["x-envoy-auth-partial-body"] == "true"
+            assert len(jsonl(str(logdir / "check.jsonl"))) == n_checks + 1
+
+            # a body sent slowly, in pieces, is awaited
+            with socket.create_connection(("127.0.0.1", whole), timeout=10) as sk:
+                sk.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc")
+                time.sleep(0.3)
+                sk.sendall(b"def")
+                resp = b""
+                while not resp.endswith(b"abcdef"):
+                    chunk = sk.recv(4096)
+                    if not chunk:
+                        break
+                    resp += chunk
+            assert resp.startswith(b"HTTP/1.1 200"), resp
+            assert jsonl(str(logdir / "check.jsonl"))[-1]["attributes"]["request"]["http"][
+                "body"] == "abcdef"
+
+            st, _, _ = curl(http, "/echo", ["x-authz: allow"], extra=["--data-binary", "hi"])
+            assert st == 200
+            asked = jsonl(str(logdir / "http.jsonl"))[-1]
+            assert asked["headers"]["content-length"] == "2"
+            assert asked["headers"]["x-envoy-auth-partial-body"] == "false"
+            assert mp.proc.poll() is None
+
+
+def test_http_service_errors(tmp_path, servers):
+    """HTTP authorization server too slow (timeout) or unreachable:
+    status_on_error, counted as errors."""
+    _, http_port, _ = servers
+    slow, dead = free_port(), free_port()
+    slow_f = (HTTP_AUTHZ.replace("timeout: 1s", "timeout: 0.2s")
+              .replace("patterns: [{exact: x-authz}]", "patterns: [{prefix: x-authz}]") +
+              "\n              status_on_error: {code: 503}")
+    dead_f = HTTP_AUTHZ.replace("cluster: authz_http", "cluster: nobody")
+    with python_upstream(tmp_path) as (app_port, app_log):
+        cfg = bootstrap(hcm(slow, "slow", slow_f, rate_limits=False) +
+                        hcm(dead, "dead", dead_f, rate_limits=False),
+                        cluster_yaml("app", app_port) + cluster_yaml("authz_http", http_port) +
+                        cluster_yaml("nobody", free_port()))
+        with meshproxy(tmp_path, cfg, listen_ports=[slow, dead]) as mp:
+            st, _, _ = curl(slow, "/x", ["x-authz-delay-ms: 600"])
+            assert st == 503
+            st, _, _ = curl(slow, "/x")
+            assert st == 200
+            st, _, _ = curl(dead, "/x")
+            assert st == 403
+            stats = mp.stats()
+            assert stats.get("http.slow.ext_authz.error") == 1
+            assert stats.get("http.slow.ext_authz.ok") == 1
+            assert stats.get("http.dead.ext_authz.error") == 1
+            assert len(read_requests(app_log)) == 1
+            time.sleep(0.6)  # the late answer of the slow server lands nowhere
             assert mp.proc.poll() is None

@@ -184,10 +184,10 @@ def test_network_local_ratelimit_closes_connections(tmp_path):
             stats = {}
             for _ in range(50):
                 stats = proxy.stats()
-                if stats.get("local_ratelimit.conn_limit.rate_limited", 0) >= 10 - limit:
+                if stats.get("local_rate_limit.conn_limit.rate_limited", 0) >= 10 - limit:
                     break
                 time.sleep(0.1)
-            assert stats.get("local_ratelimit.conn_limit.rate_limited") == 10 - limit
+            assert stats.get("local_rate_limit.conn_limit.rate_limited") == 10 - limit
 
 
 def test_tcp_proxy_weighted_clusters(tmp_path):

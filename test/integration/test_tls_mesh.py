@@ -192,6 +192,16 @@ def mtls_cluster(name, port, d, cert="web", ca="ca", san=SPIFFE + "api", http2=F
 """ % (name, h2, d, cert, d, cert, d, ca, san, name, port)
 
 
+def tcp_proxy(stat_prefix, cluster, access_log=""):
+    return """
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: %s
+          cluster: %s%s
+""" % (stat_prefix, cluster, access_log)
+
+
 ACCESS_LOG = """
           access_log:
           - name: envoy.access_loggers.file
@@ -200,7 +210,7 @@ ACCESS_LOG = """
               path: %s
               log_format:
                 text_format_source:
-                  inline_string: "%%DOWNSTREAM_PEER_URI_SAN%% %%PROTOCOL%% %%REQ(:PATH)%%\\n"
+                  inline_string: "%%DOWNSTREAM_PEER_URI_SAN%% %%PROTOCOL%% %%REQ(:PATH)%% %%REQUESTED_SERVER_NAME%%\\n"
 """
 
 
@@ -208,8 +218,9 @@ ACCESS_LOG = """
 def mesh(tmp_path_factory, certs):
     """Yields a dict: a_port, b_port, sidecars a and b, the upstream log, B's access log."""
     tmp = tmp_path_factory.mktemp("mesh")
-    b_port, a_port = free_port(), free_port()
+    b_port, a_port, b_tcp, a_tcp, a_tcp_bad = (free_port() for _ in range(5))
     access = tmp / "b_access.log"
+    tcp_access = tmp / "b_tcp_access.log"
     with python_upstream(tmp, "app") as (app_port, app_log):
         # the chain matches A's SNI only (tls_inspector reads it), as Istio's inbound does
         b_listener = """
@@ -223,9 +234,17 @@ def mesh(tmp_path_factory, certs):
       %s
       filters:%s""" % (b_port, downstream_tls(certs, "api", True, "ca", SPIFFE + "web").lstrip(),
                        hcm("inbound", route_to("app"), ACCESS_LOG % access))
+        b_listener += """
+  - name: inbound_tcp
+    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+    filter_chains:
+    - %s
+      filters:%s""" % (b_tcp, downstream_tls(certs, "api", True, "ca", SPIFFE + "web").lstrip(),
+                       tcp_proxy("inbound_tcp", "app", ACCESS_LOG % tcp_access))
         b_dir = tmp / "b"
         b_dir.mkdir()
-        with meshproxy(b_dir, bootstrap(b_listener, cluster_yaml("app", app_port)), [b_port]) as b:
+        with meshproxy(b_dir, bootstrap(b_listener, cluster_yaml("app", app_port)),
+                       [b_port, b_tcp]) as b:
             routes = (route_to("b_h1", "/h1/") + route_to("b_badsan", "/badsan/") +
                       route_to("b_wrongca", "/wrongca/") + route_to("b_expired", "/expired/") +
                       route_to("b_evil", "/evil/") + route_to("b_foreign", "/foreign/") +
@@ -237,13 +256,26 @@ def mesh(tmp_path_factory, certs):
                         mtls_cluster("b_expired", b_port, certs, cert="expired") +
                         mtls_cluster("b_evil", b_port, certs, cert="evil") +
                         mtls_cluster("b_foreign", b_port, certs, cert="foreign") +
-                        mtls_cluster("b_resume", b_port, certs, one_request=True))
+                        mtls_cluster("b_resume", b_port, certs, one_request=True) +
+                        mtls_cluster("b_tcp", b_tcp, certs) +
+                        mtls_cluster("b_tcp_badsan", b_tcp, certs, san=SPIFFE + "reviews"))
+            a_listeners = listener_yaml(a_port, routes, stat_prefix="outbound") + """
+  - name: outbound_tcp
+    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+    filter_chains:
+    - filters:%s
+  - name: outbound_tcp_badsan
+    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+    filter_chains:
+    - filters:%s""" % (a_tcp, tcp_proxy("outbound_tcp", "b_tcp"), a_tcp_bad,
+                       tcp_proxy("outbound_tcp_badsan", "b_tcp_badsan"))
             a_dir = tmp / "a"
             a_dir.mkdir()
-            with meshproxy(a_dir, bootstrap(listener_yaml(a_port, routes, stat_prefix="outbound"),
-                                            clusters), [a_port]) as a:
-                yield dict(a_port=a_port, b_port=b_port, a=a, b=b, app_log=app_log,
-                           access=access)
+            with meshproxy(a_dir, bootstrap(a_listeners, clusters),
+                           [a_port, a_tcp, a_tcp_bad]) as a:
+                yield dict(a_port=a_port, b_port=b_port, a_tcp=a_tcp, b_tcp=b_tcp,
+                           a_tcp_bad=a_tcp_bad, a=a, b=b,
+                           app_log=app_log, access=access, tcp_access=tcp_access)
 
 
 def access_lines(path, n, timeout=5.0):
@@ -271,8 +303,10 @@ def test_mesh_mtls_h2_and_h1(mesh):
     assert paths[:3] == ["/one", "/two", "/h1/three"]
     # each worker flushes its own lines: the order across connections may vary
     lines = access_lines(m["access"], 3)
-    assert sorted(lines) == [SPIFFE + "web HTTP/1.1 /h1/three", SPIFFE + "web HTTP/2 /one",
-                             SPIFFE + "web HTTP/2 /two"]
+    # A sent SNI api.default.svc
+    assert sorted(lines) == [SPIFFE + "web HTTP/1.1 /h1/three api.default.svc",
+                             SPIFFE + "web HTTP/2 /one api.default.svc",
+                             SPIFFE + "web HTTP/2 /two api.default.svc"]
     a, b = m["a"].stats(), m["b"].stats()
     assert a["cluster.b_h2.upstream_cx_http2_total"] >= 1
     assert a["cluster.b_h2.upstream_rq_2xx"] == 2
@@ -287,6 +321,57 @@ def test_mesh_mtls_h2_and_h1(mesh):
     assert b[b_ssl(m, "connection_error")] == 0
     # A sent SNI api.default.svc, the only name B's chain accepts
     assert b["listener.127.0.0.1_%d.no_filter_chain_match" % m["b_port"]] == 0
+
+
+def test_mesh_mtls_h2_load(mesh):
+    """Many streams on few h2 connections through both sidecars."""
+    m = mesh
+    r = subprocess.run(["h2load", "-n", "600", "-c", "4", "-m", "8",
+                        "http://127.0.0.1:%d/load" % m["a_port"]],
+                       capture_output=True, text=True, timeout=60)
+    assert "600 succeeded, 0 failed" in r.stdout, r.stdout + r.stderr
+    a = m["a"].stats()
+    assert a["cluster.b_h2.upstream_rq_2xx"] >= 600
+    assert a["cluster.b_h2.ssl.connection_error"] == 0
+
+
+def test_mesh_mtls_tcp_proxy(mesh):
+    """tcp_proxy on both sides: A wraps the byte stream in mTLS to B, which
+    unwraps it (never plaintext on the hop), and logs web's identity."""
+    m = mesh
+    before = m["b"].stats()["listener.127.0.0.1_%d.ssl.handshake" % m["b_tcp"]]
+    big = bytes(range(256)) * 4096  # 1 MiB each way
+    (m["access"].parent / "big.bin").write_bytes(big)
+    code, out = curl("--http1.1", "-H", "Content-Type: application/octet-stream",
+                     "--data-binary", "@" + str(m["access"].parent / "big.bin"),
+                     "http://127.0.0.1:%d/echo" % m["a_tcp"])
+    assert code == 0 and out == big
+    assert curl("http://127.0.0.1:%d/tcp" % m["a_tcp"]) == (0, b"ok /tcp\n")
+    a = m["a"].stats()
+    assert a["cluster.b_tcp.ssl.handshake"] == 2
+    assert a["cluster.b_tcp.ssl.connection_error"] == 0
+    b = wait_stat(m["b"], "listener.127.0.0.1_%d.ssl.handshake" % m["b_tcp"], before + 2)
+    assert b["listener.127.0.0.1_%d.ssl.handshake" % m["b_tcp"]] == before + 2
+    assert b["tcp.inbound_tcp.downstream_cx_total"] >= 2  # + the start-up port checks
+    # a line when each connection ends; the port checks had no TLS peer
+    deadline = time.monotonic() + 5
+    while access_lines(m["tcp_access"], 0).count(SPIFFE + "web - - api.default.svc") < 2:
+        assert time.monotonic() < deadline, access_lines(m["tcp_access"], 0)
+        time.sleep(0.05)
+    assert set(access_lines(m["tcp_access"], 0)) <= {SPIFFE + "web - - api.default.svc", "- - - -"}
+
+
+def test_mesh_tcp_proxy_refuses_wrong_san(mesh):
+    """tcp_proxy to a cluster whose server has the wrong identity: closed, no byte passes."""
+    m = mesh
+    before = len(read_requests(m["app_log"]))
+    code, out = curl("http://127.0.0.1:%d/never" % m["a_tcp_bad"])
+    assert code != 0 and out == b""
+    a = wait_stat(m["a"], "cluster.b_tcp_badsan.ssl.fail_verify_san", 1)
+    assert a["cluster.b_tcp_badsan.ssl.fail_verify_san"] >= 1
+    assert a["cluster.b_tcp_badsan.ssl.handshake"] == 0
+    assert a["cluster.b_tcp_badsan.upstream_cx_connect_fail"] >= 1
+    assert len(read_requests(m["app_log"])) == before
 
 
 def test_upstream_session_resumption(mesh):
@@ -343,7 +428,8 @@ def test_server_refuses_bad_client_certs(mesh):
     for path in ("/expired/x", "/evil/x", "/foreign/x"):
         code, body = curl("-w", "\n%{http_code}", url + path)
         assert body.endswith(b"\n503"), (path, body)
-    b = wait_stat(m["b"], b_ssl(m, "fail_verify_san"), before[b_ssl(m, "fail_verify_san")] + 1)
+    wait_stat(m["b"], b_ssl(m, "fail_verify_san"), before[b_ssl(m, "fail_verify_san")] + 1)
+    b = wait_stat(m["b"], b_ssl(m, "fail_verify_error"), before[b_ssl(m, "fail_verify_error")] + 2)
     # expired and foreign fail the chain, evil fails the SAN
     assert b[b_ssl(m, "fail_verify_error")] - before[b_ssl(m, "fail_verify_error")] >= 2
     assert b[b_ssl(m, "fail_verify_san")] - before[b_ssl(m, "fail_verify_san")] >= 1
@@ -371,13 +457,13 @@ def test_server_direct_client_certs(mesh, certs):
     code, _ = curl(*base, "--cert", str(certs / "expired.pem"), "--key",
                    str(certs / "expired.key"), url)
     assert code != 0
-    b = wait_stat(m["b"], b_ssl(m, "fail_verify_no_cert"),
-                  before[b_ssl(m, "fail_verify_no_cert")] + 1)
+    wait_stat(m["b"], b_ssl(m, "fail_verify_no_cert"), before[b_ssl(m, "fail_verify_no_cert")] + 1)
+    b = wait_stat(m["b"], b_ssl(m, "fail_verify_error"), before[b_ssl(m, "fail_verify_error")] + 1)
     assert b[b_ssl(m, "fail_verify_no_cert")] == before[b_ssl(m, "fail_verify_no_cert")] + 1
     assert b[b_ssl(m, "fail_verify_error")] == before[b_ssl(m, "fail_verify_error")] + 1
     assert b[b_ssl(m, "handshake")] == before[b_ssl(m, "handshake")] + 1
     deadline = time.monotonic() + 5
-    while SPIFFE + "web HTTP/2 /direct" not in access_lines(m["access"], 1):
+    while SPIFFE + "web HTTP/2 /direct api.default.svc" not in access_lines(m["access"], 1):
         assert time.monotonic() < deadline, access_lines(m["access"], 1)
         time.sleep(0.05)
 

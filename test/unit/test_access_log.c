@@ -63,6 +63,25 @@ static void test_default_format(void **state)
     mp_al_format_free(f);
 }
 
+static void test_peer_uri_san(void **state)
+{
+    (void)state;
+    struct mp_al_format *f = NULL;
+    char *err = NULL;
+    assert_int_equal(mp_al_format_parse("%DOWNSTREAM_PEER_URI_SAN% %PROTOCOL% %REQUESTED_SERVER_NAME%",
+                                        &f, &err),
+                     0);
+    struct mp_al_record r = record();
+    char line[256];
+    mp_al_format_render(f, &r, line, sizeof(line));
+    assert_string_equal(line, "- HTTP/2 -"); /* plaintext, or no client certificate */
+    r.downstream_peer_uri_san = "spiffe://cluster.local/ns/default/sa/web";
+    r.requested_server_name = "api.default.svc";
+    mp_al_format_render(f, &r, line, sizeof(line));
+    assert_string_equal(line, "spiffe://cluster.local/ns/default/sa/web HTTP/2 api.default.svc");
+    mp_al_format_free(f);
+}
+
 static void test_custom_commands(void **state)
 {
     (void)state;
@@ -162,6 +181,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_format),
         cmocka_unit_test(test_custom_commands),
+        cmocka_unit_test(test_peer_uri_san),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_ring_and_file),
     };

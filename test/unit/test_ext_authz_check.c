@@ -156,6 +156,44 @@ static void test_request_header_filter(void **state)
     mp_headers_clear(&h);
 }
 
+static void test_request_body(void **state)
+{
+    (void)state;
+    struct mp_headers h;
+    request_headers(&h);
+    static const char data[] = {'a', '\0', 'b', 'c'};
+    struct mp_ext_authz_attrs a = {
+        .headers = &h, .with_body = true, .body = "hello", .body_len = 5, .body_partial = true};
+    CheckRequest *req = pack_and_decode(&a);
+    Envoy__Service__Auth__V3__AttributeContext__HttpRequest *http = req->attributes->request->http;
+    assert_string_equal(http->body, "hello");
+    assert_int_equal(http->raw_body.len, 0);
+    assert_string_equal(map_get(http, "x-envoy-auth-partial-body"), "true");
+    envoy__service__auth__v3__check_request__free_unpacked(req, NULL);
+
+    /* pack_as_bytes: raw bytes, NULs included */
+    a.body = data;
+    a.body_len = sizeof(data);
+    a.body_as_bytes = true;
+    a.body_partial = false;
+    req = pack_and_decode(&a);
+    http = req->attributes->request->http;
+    assert_string_equal(http->body, "");
+    assert_int_equal(http->raw_body.len, 4);
+    assert_memory_equal(http->raw_body.data, data, 4);
+    assert_string_equal(map_get(http, "x-envoy-auth-partial-body"), "false");
+    envoy__service__auth__v3__check_request__free_unpacked(req, NULL);
+
+    /* without with_body: neither body nor the partial header */
+    a.with_body = false;
+    req = pack_and_decode(&a);
+    http = req->attributes->request->http;
+    assert_int_equal(http->raw_body.len, 0);
+    assert_null(map_get(http, "x-envoy-auth-partial-body"));
+    envoy__service__auth__v3__check_request__free_unpacked(req, NULL);
+    mp_headers_clear(&h);
+}
+
 static uint8_t *pack_response(const CheckResponse *r, size_t *len)
 {
     *len = envoy__service__auth__v3__check_response__get_packed_size(r);
@@ -176,8 +214,11 @@ static void test_response_ok_edits(void **state)
     Envoy__Config__Core__V3__HeaderValueOption o[5], *op[5];
     Google__Protobuf__BoolValue f = GOOGLE__PROTOBUF__BOOL_VALUE__INIT, t = f;
     t.value = 1;
-    const char *kv[5][2] = {{"x-user", "alice"}, {"x-tag", "three"},    {"x-new", "1"},
-                            {"x-tag", "ignored"}, {"x-missing", "no"}};
+    const char *kv[5][2] = {{"x-user", "alice"},
+                            {"x-tag", "three"},
+                            {"x-new", "1"},
+                            {"x-tag", "ignored"},
+                            {"x-missing", "no"}};
     for (int i = 0; i < 5; i++) {
         Envoy__Config__Core__V3__HeaderValue hi = ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT;
         Envoy__Config__Core__V3__HeaderValueOption oi =
@@ -248,8 +289,9 @@ static void test_response_denied(void **state)
     Envoy__Config__Core__V3__HeaderValue hv = ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT;
     hv.key = "www-authenticate";
     hv.value = "Bearer";
-    Envoy__Config__Core__V3__HeaderValueOption o =
-        ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT, *op = &o;
+    Envoy__Config__Core__V3__HeaderValueOption
+        o = ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT,
+        *op = &o;
     o.header = &hv;
     Envoy__Service__Auth__V3__DeniedHttpResponse d =
         ENVOY__SERVICE__AUTH__V3__DENIED_HTTP_RESPONSE__INIT;
@@ -310,6 +352,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_attributes),
         cmocka_unit_test(test_request_header_filter),
+        cmocka_unit_test(test_request_body),
         cmocka_unit_test(test_response_ok_edits),
         cmocka_unit_test(test_response_denied),
         cmocka_unit_test(test_response_garbage),

@@ -26,8 +26,8 @@ static int translate(const char *yaml, struct mp_fault_config **out, char **err)
         fprintf(stderr, "yaml: %s\n", perr ? perr : "?");
     free(perr);
     assert_int_equal(rc, 0);
-    rc = mp_fault_config_from_proto((Envoy__Extensions__Filters__Http__Fault__V3__HTTPFault *)m, out,
-                                    err);
+    rc = mp_fault_config_from_proto((Envoy__Extensions__Filters__Http__Fault__V3__HTTPFault *)m,
+                                    out, err);
     protobuf_c_message_free_unpacked(m, NULL);
     return rc;
 }
@@ -72,8 +72,12 @@ static struct mp_route_request req(const char *first, ...)
         name = va_arg(ap, const char *);
     }
     va_end(ap);
-    return (struct mp_route_request){.path = "/", .path_len = 1, .method = "GET", .method_len = 3,
-                                     .headers = g_hv, .n_headers = n};
+    return (struct mp_route_request){.path = "/",
+                                     .path_len = 1,
+                                     .method = "GET",
+                                     .method_len = 3,
+                                     .headers = g_hv,
+                                     .n_headers = n};
 }
 
 static void test_percent_hit(void **state)
@@ -273,9 +277,12 @@ static void test_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_percent_hit),          cmocka_unit_test(test_header_percent),
-        cmocka_unit_test(test_fixed_abort_and_delay), cmocka_unit_test(test_header_faults),
-        cmocka_unit_test(test_qualifies),             cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_percent_hit),
+        cmocka_unit_test(test_header_percent),
+        cmocka_unit_test(test_fixed_abort_and_delay),
+        cmocka_unit_test(test_header_faults),
+        cmocka_unit_test(test_qualifies),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

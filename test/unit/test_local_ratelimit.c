@@ -157,13 +157,13 @@ static void network_limits_new_connections(void **state)
     assert_int_equal(on_conn(fc, &fx->w), MP_NETWORK_FILTER_CONTINUE);
     assert_int_equal(on_conn(fc, &fx->w), MP_NETWORK_FILTER_CLOSE);
     assert_int_equal(on_conn(fc, &fx->w), MP_NETWORK_FILTER_CLOSE);
-    /* Envoy's stat name: local_ratelimit.<stat_prefix>.rate_limited */
-    assert_int_equal(counter(fx, "local_ratelimit.conns.rate_limited"), 2);
+    /* Envoy's stat name: local_rate_limit.<stat_prefix>.rate_limited */
+    assert_int_equal(counter(fx, "local_rate_limit.conns.rate_limited"), 2);
     /* one fill adds one connection */
     atomic_fetch_add(&clock_ns, 1 * S);
     assert_int_equal(on_conn(fc, &fx->w), MP_NETWORK_FILTER_CONTINUE);
     assert_int_equal(on_conn(fc, &fx->w), MP_NETWORK_FILTER_CLOSE);
-    assert_int_equal(counter(fx, "local_ratelimit.conns.rate_limited"), 3);
+    assert_int_equal(counter(fx, "local_rate_limit.conns.rate_limited"), 3);
     mp_listener_config_free(l);
 }
 
@@ -352,6 +352,12 @@ static void tcp_weighted_clusters(void **state)
     "              lrl:\n"                                                                         \
     "                '@type': type.googleapis.com/envoy.config.route.v3.FilterConfig\n"            \
     "                disabled: true\n"                                                             \
+    "          - match: {prefix: /nobucket}\n"                                                     \
+    "            direct_response: {status: 200}\n"                                                 \
+    "            typed_per_filter_config:\n"                                                       \
+    "              lrl:\n"                                                                         \
+    "                " LRL_TYPE "\n"                                                               \
+    "                stat_prefix: nobucket\n"                                                      \
     "          - match: {prefix: /}\n"                                                             \
     "            direct_response: {status: 200}\n"
 
@@ -529,6 +535,10 @@ static void http_per_route_override(void **state)
     for (int i = 0; i < 5; i++)
         assert_int_equal(request(fx, hcm, "/off", NULL, NULL, NULL, 0), 200);
     assert_int_equal(counter(fx, "top.http_local_rate_limit.enabled"), 3);
+    /* a per-route config without token_bucket is invalid (Envoy rejects it): the
+     * listener's config applies there */
+    assert_int_equal(request(fx, hcm, "/nobucket", NULL, NULL, NULL, 0), 429);
+    assert_int_equal(counter(fx, "top.http_local_rate_limit.enabled"), 4);
     /* the per-route bucket refills on its own schedule */
     atomic_fetch_add(&clock_ns, 10 * S);
     assert_int_equal(request(fx, hcm, "/limited", NULL, NULL, NULL, 0), 200);
@@ -565,6 +575,17 @@ static void http_not_enabled_or_not_enforced(void **state)
     assert_int_equal(counter(fx, "shadow.http_local_rate_limit.enforced"), 0);
     mp_listener_config_free(l);
 
+    /* a status below 400 is sent as 429, as Envoy does */
+    l = must_translate(HCM_HEAD ROUTES HTTP_FILTERS(
+        "          stat_prefix: low\n"
+        "          status: {code: 200}\n"
+        "          token_bucket: {max_tokens: 1, fill_interval: 60s}\n"
+        "          filter_enabled: {default_value: {numerator: 100}}\n"
+        "          filter_enforced: {default_value: {numerator: 100}}\n"));
+    assert_int_equal(request(fx, hcm_of(l), "/", NULL, NULL, NULL, 0), 200);
+    assert_int_equal(request(fx, hcm_of(l), "/", NULL, NULL, NULL, 0), 429);
+    mp_listener_config_free(l);
+
     /* no token_bucket: every request is allowed */
     l = must_translate(HCM_HEAD ROUTES HTTP_FILTERS(
         "          stat_prefix: nobucket\n"
@@ -573,6 +594,44 @@ static void http_not_enabled_or_not_enforced(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(request(fx, hcm_of(l), "/", NULL, NULL, NULL, 0), 200);
     assert_int_equal(counter(fx, "nobucket.http_local_rate_limit.ok"), 3);
+    mp_listener_config_free(l);
+}
+
+static void http_x_ratelimit_headers(void **state)
+{
+    struct fixture *fx = *state;
+    struct mp_listener_config *l = must_translate(HCM_HEAD ROUTES HTTP_FILTERS(
+        "          stat_prefix: xrl\n"
+        "          enable_x_ratelimit_headers: DRAFT_VERSION_03\n"
+        "          token_bucket: {max_tokens: 2, fill_interval: 10s}\n"
+        "          filter_enabled: {default_value: {numerator: 100}}\n"
+        "          filter_enforced: {default_value: {numerator: 100}}\n"));
+    struct capture c;
+    assert_int_equal(request(fx, hcm_of(l), "/", &c, NULL, NULL, 0), 200);
+    assert_string_equal(mp_headers_value(&c.h, "x-ratelimit-limit"), "2");
+    assert_string_equal(mp_headers_value(&c.h, "x-ratelimit-remaining"), "1");
+    assert_string_equal(mp_headers_value(&c.h, "x-ratelimit-reset"), "10");
+    mp_headers_clear(&c.h);
+    atomic_fetch_add(&clock_ns, 2500000000ull); /* 7.5 s to the next fill: shown as 8 */
+    assert_int_equal(request(fx, hcm_of(l), "/", &c, NULL, NULL, 0), 200);
+    assert_string_equal(mp_headers_value(&c.h, "x-ratelimit-remaining"), "0");
+    assert_string_equal(mp_headers_value(&c.h, "x-ratelimit-reset"), "8");
+    mp_headers_clear(&c.h);
+    assert_int_equal(request(fx, hcm_of(l), "/", &c, NULL, NULL, 0), 429);
+    assert_string_equal(mp_headers_value(&c.h, "x-ratelimit-limit"), "2");
+    assert_string_equal(mp_headers_value(&c.h, "x-ratelimit-remaining"), "0");
+    assert_string_equal(mp_headers_value(&c.h, "x-ratelimit-reset"), "8");
+    mp_headers_clear(&c.h);
+    mp_listener_config_free(l);
+
+    /* off by default */
+    l = must_translate(HCM_HEAD ROUTES HTTP_FILTERS(
+        "          stat_prefix: noxrl\n"
+        "          token_bucket: {max_tokens: 2, fill_interval: 10s}\n"
+        "          filter_enabled: {default_value: {numerator: 100}}\n"));
+    assert_int_equal(request(fx, hcm_of(l), "/", &c, NULL, NULL, 0), 200);
+    assert_null(mp_headers_value(&c.h, "x-ratelimit-limit"));
+    mp_headers_clear(&c.h);
     mp_listener_config_free(l);
 }
 
@@ -586,8 +645,8 @@ static void http_errors(void **state)
                                               "          token_bucket: {max_tokens: 1}\n"),
                  "token_bucket.fill_interval: is required");
     expect_error(HCM_HEAD ROUTES HTTP_FILTERS("          stat_prefix: x\n"
-                                              "          status: {code: 200}\n"),
-                 "status.code: must be a 4xx or 5xx status");
+                                              "          status: {}\n"),
+                 "status.code: must be an HTTP status");
     expect_error(HCM_HEAD ROUTES HTTP_FILTERS("          stat_prefix: x\n"
                                               "          descriptors: [{entries: [{key: k, value: "
                                               "v}], token_bucket: {max_tokens: 1, "
@@ -613,6 +672,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(http_limits_and_refills, setup, teardown),
         cmocka_unit_test_setup_teardown(http_per_route_override, setup, teardown),
         cmocka_unit_test_setup_teardown(http_not_enabled_or_not_enforced, setup, teardown),
+        cmocka_unit_test_setup_teardown(http_x_ratelimit_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(http_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -152,8 +152,8 @@ static void test_value_matches_and_mask(void **state)
     struct mp_rate_limit_action qm = act(MP_RL_QUERY_PARAMETER_VALUE_MATCH, "query_match", "dbg");
     qm.query_params = &debug;
     qm.n_query_params = 1;
-    struct mp_rate_limit_action mask = act(MP_RL_MASKED_REMOTE_ADDRESS, "masked_remote_address",
-                                           NULL);
+    struct mp_rate_limit_action mask =
+        act(MP_RL_MASKED_REMOTE_ADDRESS, "masked_remote_address", NULL);
     mask.v4_prefix_len = 16;
     mask.v6_prefix_len = 64;
     struct mp_rate_limit_action a1[] = {hm, qm, mask};

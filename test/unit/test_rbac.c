@@ -128,10 +128,12 @@ static bool allowed(const struct mp_rbac *r, const struct ctx *c)
 
 /* ALLOW with one policy: principals any, the given permission. */
 #define PERM(p)                                                                                    \
-    "action: ALLOW\npolicies:\n  p:\n    permissions:\n    - " p "\n    principals:\n    - any: true\n"
+    "action: ALLOW\npolicies:\n  p:\n    permissions:\n    - " p                                   \
+    "\n    principals:\n    - any: true\n"
 /* ALLOW with one policy: permissions any, the given principal. */
 #define PRINC(p)                                                                                   \
-    "action: ALLOW\npolicies:\n  p:\n    permissions:\n    - any: true\n    principals:\n    - " p "\n"
+    "action: ALLOW\npolicies:\n  p:\n    permissions:\n    - any: true\n    principals:\n    - " p \
+    "\n"
 
 /* ---- actions ---------------------------------------------------------------- */
 
@@ -183,9 +185,10 @@ static void test_policy_order(void **state)
 {
     (void)state;
     /* both match; the lexicographically first name is reported */
-    struct mp_rbac *r = load("action: DENY\npolicies:\n"
-                             "  zeta:\n    permissions: [{any: true}]\n    principals: [{any: true}]\n"
-                             "  alpha:\n    permissions: [{any: true}]\n    principals: [{any: true}]\n");
+    struct mp_rbac *r =
+        load("action: DENY\npolicies:\n"
+             "  zeta:\n    permissions: [{any: true}]\n    principals: [{any: true}]\n"
+             "  alpha:\n    permissions: [{any: true}]\n    principals: [{any: true}]\n");
     assert_int_equal(mp_rbac_policy_count(r), 2);
     struct ctx c;
     ctx_http(&c, "GET", "/", NULL);
@@ -394,9 +397,9 @@ static void test_princ_authenticated(void **state)
     c.peer.n_dns_sans = 1;
     c.peer.subject = "CN=frontend,O=mesh";
 
-    struct mp_rbac *r = load(
-        PRINC("authenticated: { principal_name: { exact: spiffe://cluster.local/ns/default/sa/frontend "
-              "} }"));
+    struct mp_rbac *r = load(PRINC(
+        "authenticated: { principal_name: { exact: spiffe://cluster.local/ns/default/sa/frontend "
+        "} }"));
     assert_false(allowed(r, &c)); /* no TLS */
     c.rq.peer = &c.peer;
     assert_true(allowed(r, &c)); /* any URI SAN */
@@ -431,7 +434,8 @@ static void test_princ_ips(void **state)
     (void)state;
     struct ctx c;
     ctx_http(&c, "GET", "/", NULL); /* direct 10.1.2.3 */
-    struct mp_rbac *r = load(PRINC("direct_remote_ip: { address_prefix: 10.0.0.0, prefix_len: 8 }"));
+    struct mp_rbac *r =
+        load(PRINC("direct_remote_ip: { address_prefix: 10.0.0.0, prefix_len: 8 }"));
     assert_true(allowed(r, &c));
     set_addr(&c.direct, "11.1.2.3", 1);
     assert_false(allowed(r, &c));
@@ -597,20 +601,13 @@ static void test_stat_prefix_join(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_actions),
-        cmocka_unit_test(test_policy_order),
-        cmocka_unit_test(test_perm_header),
-        cmocka_unit_test(test_perm_url_path),
-        cmocka_unit_test(test_perm_destination),
-        cmocka_unit_test(test_perm_sni),
-        cmocka_unit_test(test_perm_sets),
-        cmocka_unit_test(test_princ_authenticated),
-        cmocka_unit_test(test_princ_ips),
-        cmocka_unit_test(test_princ_http),
-        cmocka_unit_test(test_princ_sets),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_uses_tls_identity),
-        cmocka_unit_test(test_stat_prefix_join),
+        cmocka_unit_test(test_actions),           cmocka_unit_test(test_policy_order),
+        cmocka_unit_test(test_perm_header),       cmocka_unit_test(test_perm_url_path),
+        cmocka_unit_test(test_perm_destination),  cmocka_unit_test(test_perm_sni),
+        cmocka_unit_test(test_perm_sets),         cmocka_unit_test(test_princ_authenticated),
+        cmocka_unit_test(test_princ_ips),         cmocka_unit_test(test_princ_http),
+        cmocka_unit_test(test_princ_sets),        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_uses_tls_identity), cmocka_unit_test(test_stat_prefix_join),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
