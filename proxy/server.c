@@ -35,6 +35,7 @@
 #include "xds_translate_listener.h"
 #include "grpc_thread.h"
 #include "server_dns.h"
+#include "filters/http/grpc_call.h"
 
 int (*mp_server_on_start)(struct mp_server *server, void *arg);
 void *mp_server_on_start_arg;
@@ -196,6 +197,32 @@ static void srv_listener_clear(struct mp_srv_listener *l)
 
 /* ---- publication ------------------------------------------------------------------ */
 
+/* The client TLS context of one transport socket of cluster c (plaintext:
+ * nothing). A failure is logged and recorded: the hosts using it get 503s,
+ * never plaintext. */
+static void build_cluster_tls(struct mp_server *s, const struct mp_cluster *c,
+                              const struct mp_transport_socket *ts, struct mp_tls_context **out,
+                              int *error)
+{
+    const char *t = ts->typed_config.type_url;
+    if ((!ts->name && !t) || (ts->name && strcmp(ts->name, "envoy.transport_sockets.raw_buffer") == 0) ||
+        (t && strstr(t, "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer")))
+        return;
+    char *terr = NULL;
+    struct mp_tls_config *tc = NULL;
+    int rc = mp_xds_translate_tls_any(ts->typed_config.type_url, ts->typed_config.data,
+                                      ts->typed_config.len, MP_TLS_CLIENT, &tc, &terr);
+    if (rc == 0 && tc)
+        rc = mp_tls_context_new(tc, secret_lookup, s, out, &terr);
+    mp_tls_config_unref(tc);
+    if (rc < 0 || !*out) {
+        *error = rc < 0 ? rc : MP_ERR_INVAL;
+        MP_LOG(MP_LOG_UPSTREAM, MP_LOG_WARN, "cluster %s: transport_socket %s: %s", c->name,
+               ts->name, terr ? terr : "failed");
+    }
+    free(terr);
+}
+
 static void resolve_stats(struct mp_server *s, struct mp_snapshot *snap)
 {
     for (size_t i = 0; i < snap->n_listeners; i++) {
@@ -235,26 +262,30 @@ static void resolve_stats(struct mp_server *s, struct mp_snapshot *snap)
             if (s->secrets_gen == s->current_secrets_gen && prev->tls && !e->tls)
                 e->tls = mp_tls_context_ref(prev->tls);
         }
+        /* the same cluster has the same stat name: no lookup under the
+         * stats mutex for the clusters a push did not touch */
         const char *name = e->cluster->alt_stat_name && *e->cluster->alt_stat_name
                                ? e->cluster->alt_stat_name
                                : e->cluster->name;
-        e->stats = mp_http_stats_cluster(s->stats, name);
-        const struct mp_transport_socket *ts = &e->cluster->transport_socket;
-        if (!e->tls && !e->tls_error && ts->name &&
-            strcmp(ts->name, "envoy.transport_sockets.raw_buffer") != 0) {
-            char *terr = NULL;
-            struct mp_tls_config *tc = NULL;
-            int rc = mp_xds_translate_tls_any(ts->typed_config.type_url, ts->typed_config.data,
-                                              ts->typed_config.len, MP_TLS_CLIENT, &tc, &terr);
-            if (rc == 0 && tc)
-                rc = mp_tls_context_new(tc, secret_lookup, s, &e->tls, &terr);
-            mp_tls_config_unref(tc);
-            if (rc < 0 || !e->tls) {
-                e->tls_error = rc < 0 ? rc : MP_ERR_INVAL;
-                MP_LOG(MP_LOG_UPSTREAM, MP_LOG_WARN, "cluster %s: transport_socket: %s",
-                       e->cluster->name, terr ? terr : "failed");
+        e->stats = prev && prev->cluster == e->cluster && prev->stats
+                       ? prev->stats
+                       : mp_http_stats_cluster(s->stats, name);
+        if (!e->tls && !e->tls_error)
+            build_cluster_tls(s, e->cluster, &e->cluster->transport_socket, &e->tls,
+                              &e->tls_error);
+        size_t nm = e->cluster->n_transport_socket_matches;
+        if (nm && !e->match_tls) {
+            e->match_tls = calloc(nm, sizeof(*e->match_tls));
+            e->match_tls_error = calloc(nm, sizeof(*e->match_tls_error));
+            for (size_t k = 0; k < nm && e->match_tls && e->match_tls_error; k++) {
+                bool share = prev && prev->cluster == e->cluster && prev->match_tls &&
+                             s->secrets_gen == s->current_secrets_gen;
+                if (share && prev->match_tls[k])
+                    e->match_tls[k] = mp_tls_context_ref(prev->match_tls[k]);
+                else
+                    build_cluster_tls(s, e->cluster, &e->cluster->transport_socket_matches[k].socket,
+                                      &e->match_tls[k], &e->match_tls_error[k]);
             }
-            free(terr);
         }
         if (!e->lb && e->hosts && e->hosts->n_hosts > 0) {
             char *err = NULL;
@@ -686,6 +717,8 @@ out:
     for (unsigned i = 0; s->workers && i < s->n_workers; i++)
         mp_worker_stop_and_free(s->workers[i]);
     /* after the workers: their filters may have had calls on it */
+    if (atomic_load(&s->grpc))
+        mp_grpc_call_channels_release(atomic_load(&s->grpc));
     mp_grpc_thread_free(atomic_load(&s->grpc));
     mp_access_log_flush_all();
     mp_access_log_set_wakeup(NULL, NULL);

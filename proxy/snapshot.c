@@ -129,6 +129,28 @@ int mp_snapshot_set_hosts(struct mp_snapshot *snap, const char *cluster_name,
     return MP_ERR_NOTFOUND;
 }
 
+struct mp_tls_context *mp_snapshot_cluster_tls(const struct mp_snapshot_cluster *e,
+                                               const struct mp_host *h, int *error)
+{
+    const struct mp_cluster *c = e->cluster;
+    if (c->n_transport_socket_matches > 0) {
+        const struct mp_transport_socket *ts = mp_cluster_transport_socket_for(c, h);
+        if (ts != &c->transport_socket) {
+            /* ts is the socket member of one matches entry: find which */
+            size_t k;
+            for (k = 0; k < c->n_transport_socket_matches; k++)
+                if (&c->transport_socket_matches[k].socket == ts)
+                    break;
+            if (k < c->n_transport_socket_matches) {
+                *error = e->match_tls_error ? e->match_tls_error[k] : MP_ERR_INVAL;
+                return e->match_tls ? e->match_tls[k] : NULL;
+            }
+        }
+    }
+    *error = e->tls_error;
+    return e->tls;
+}
+
 struct mp_snapshot *mp_snapshot_clone(const struct mp_snapshot *snap)
 {
     struct mp_snapshot *n = mp_snapshot_new();
@@ -259,6 +281,12 @@ void mp_snapshot_unref(struct mp_snapshot *snap)
         if (snap->clusters[i].lb)
             mp_lb_unref(snap->clusters[i].lb);
         mp_tls_context_unref(snap->clusters[i].tls);
+        for (size_t k = 0; snap->clusters[i].match_tls &&
+                           k < snap->clusters[i].cluster->n_transport_socket_matches;
+             k++)
+            mp_tls_context_unref(snap->clusters[i].match_tls[k]);
+        free(snap->clusters[i].match_tls);
+        free(snap->clusters[i].match_tls_error);
         mp_host_set_unref(snap->clusters[i].hosts);
         mp_cluster_unref(snap->clusters[i].cluster);
     }

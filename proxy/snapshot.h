@@ -38,6 +38,10 @@ struct mp_snapshot_cluster {
     struct mp_cluster_stats *stats; /* resolved at publication */
     struct mp_tls_context *tls;     /* transport_socket TLS (client side), built at publication */
     int tls_error;                  /* building it failed: requests get 503, never plaintext */
+    /* per transport_socket_matches entry (Istio's tlsMode): its TLS context,
+     * NULL for plaintext entries; *_error set when building it failed */
+    struct mp_tls_context **match_tls;
+    int *match_tls_error;
 };
 
 struct mp_snapshot {
@@ -114,6 +118,16 @@ struct mp_cluster *mp_snapshot_find_cluster(const struct mp_snapshot *snap, cons
 /** Finds a cluster's entry (config, hosts, LB, stats) by name; NULL if absent. */
 const struct mp_snapshot_cluster *mp_snapshot_find_cluster_entry(const struct mp_snapshot *snap,
                                                                  const char *name, size_t len);
+
+struct mp_host;
+/**
+ * The TLS context for connections to host h of cluster entry e: the first
+ * transport_socket_matches entry h's metadata matches, else the cluster's
+ * transport_socket. NULL means plaintext; *error is set (nonzero) when that
+ * socket's TLS could not be built, and the host must not be used.
+ */
+struct mp_tls_context *mp_snapshot_cluster_tls(const struct mp_snapshot_cluster *e,
+                                               const struct mp_host *h, int *error);
 
 /** Finds a listener by name; NULL if absent. */
 struct mp_listener_config *mp_snapshot_find_listener(const struct mp_snapshot *snap,

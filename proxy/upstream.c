@@ -517,6 +517,10 @@ static struct mp_pool *pool_get(struct mp_worker *w, const struct mp_snapshot_cl
             return NULL;
     }
     const struct mp_cluster *c = ce->cluster;
+    int tls_error = 0;
+    struct mp_tls_context *tls = mp_snapshot_cluster_tls(ce, h, &tls_error);
+    if (tls_error)
+        return NULL; /* never plaintext where TLS was configured */
     for (struct mp_pool *p = w->pools->pools; p; p = p->next) {
         if (p->proto == proto && strcmp(p->cluster_name, c->name) == 0 &&
             strcmp(p->host_str, h->addr_str) == 0) {
@@ -524,10 +528,10 @@ static struct mp_pool *pool_get(struct mp_worker *w, const struct mp_snapshot_cl
             p->connect_timeout_ms = c->connect_timeout_ms;
             p->idle_timeout_ms = c->idle_timeout_ms;
             p->stats = ce->stats;
-            if (p->tls != ce->tls) {
+            if (p->tls != tls) {
                 /* new connections use the new TLS settings */
                 mp_tls_context_unref(p->tls);
-                p->tls = ce->tls ? mp_tls_context_ref(ce->tls) : NULL;
+                p->tls = tls ? mp_tls_context_ref(tls) : NULL;
                 /* a resumed session skips verification: never under new settings */
                 mp_tls_session_cache_free(p->tls_sessions);
                 p->tls_sessions = NULL;
@@ -564,7 +568,7 @@ static struct mp_pool *pool_get(struct mp_worker *w, const struct mp_snapshot_cl
     p->buffer_limit = c->per_connection_buffer_limit ? c->per_connection_buffer_limit : 1u << 20;
     p->stats = ce->stats;
     p->hstats = mp_http_stats_host(c->name, h->addr_str);
-    p->tls = ce->tls ? mp_tls_context_ref(ce->tls) : NULL;
+    p->tls = tls ? mp_tls_context_ref(tls) : NULL;
     p->dispatch_d.fn = dispatch;
     p->dispatch_d.arg = p;
     p->next = w->pools->pools;

@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from helpers import bootstrap, free_port, listener_yaml, meshproxy, nghttpd, cluster_yaml
+from helpers import (bootstrap, cluster_yaml, free_port, listener_yaml, meshproxy, nghttpd,
+                     python_upstream)
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +171,61 @@ def test_listener_certificate_from_static_sds_secret(tmp_path, certs):
         out = curl("--cacert", str(certs / "cert.pem"), "--resolve", "localhost:%d:127.0.0.1" % port,
                    "https://localhost:%d/" % port)
         assert out == b"sds"
+
+
+def test_transport_socket_matches_pick_tls_per_endpoint(tmp_path, certs):
+    """Istio's auto mTLS: endpoints whose metadata says tlsMode: istio get the
+    matching TLS socket; the others get the plaintext one."""
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "a.txt").write_bytes(b"hello\n")
+    tls_port, front = free_port(), free_port()
+    with nghttpd(tmp_path, www) as ng, python_upstream(tmp_path) as (plain, _):
+        back_dir = tmp_path / "back"
+        back_dir.mkdir()
+        back_cfg = bootstrap(tls_listener(tls_port, certs, "origin"),
+                             cluster_yaml("origin", ng, http2=True))
+        with meshproxy(back_dir, back_cfg, [tls_port]) as back:
+            cluster = """
+  - name: mixed
+    connect_timeout: 1s
+    type: STATIC
+    transport_socket_matches:
+    - name: tlsMode-istio
+      match: {tlsMode: istio}
+      transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+          sni: localhost
+          common_tls_context:
+            validation_context: {trusted_ca: {filename: %s/cert.pem}}
+    - name: tlsMode-disabled
+      match: {}
+      transport_socket:
+        name: envoy.transport_sockets.raw_buffer
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer
+    load_assignment:
+      cluster_name: mixed
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+          metadata: {filter_metadata: {envoy.transport_socket_match: {tlsMode: istio}}}
+        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+""" % (certs, tls_port, plain)
+            routes = """
+              - match: {prefix: "/"}
+                route: {cluster: mixed}
+"""
+            front_dir = tmp_path / "front"
+            front_dir.mkdir()
+            with meshproxy(front_dir, bootstrap(listener_yaml(front, routes), cluster), [front]) as fp:
+                seen = set()
+                for _ in range(20):
+                    seen.add(curl("http://127.0.0.1:%d/a.txt" % front))
+                # both endpoints served: the TLS one through the TLS listener
+                assert seen == {b"hello\n", b"ok /a.txt\n"}, seen
+                assert back.stats().get("listener.127.0.0.1_%d.downstream_cx_total" % tls_port, 0) >= 1
+                st = fp.stats()
+                assert st.get("cluster.mixed.upstream_rq_2xx", 0) == 20
