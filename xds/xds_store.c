@@ -549,17 +549,16 @@ int mp_xds_store_fetch_timeout(struct mp_xds_store *st, const char *type_url)
         mp_xds_map_each(&st->listeners_warming, waive_listener, &bit);
     MP_LOG(MP_LOG_XDS, MP_LOG_WARN, "initial fetch of %s timed out: not waiting for it",
            type_name(t));
-    /* warming that waited for this type goes ahead */
-    if (t == XS_EDS)
-        promote(st, false);
-    if (t == XS_RDS)
-        promote(st, true);
-    if (t == XS_SDS) {
-        promote(st, false);
-        promote(st, true);
-    }
+    /* warming that waited for this type goes ahead; what moved to active
+     * must be published even when initialisation is not complete yet (an
+     * SDS timeout after it, say) */
+    int moved = 0;
+    if (t == XS_EDS || t == XS_SDS)
+        moved += promote(st, false) > 0;
+    if (t == XS_RDS || t == XS_SDS)
+        moved += promote(st, true) > 0;
     check_initialized(st);
-    return !before && st->initialized;
+    return (!before && st->initialized) || moved ? 1 : 0;
 }
 
 /* ---- removal --------------------------------------------------------------------- */

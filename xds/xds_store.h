@@ -61,7 +61,8 @@ int mp_xds_store_apply(struct mp_xds_store *st, const struct mp_xds_update *up, 
 /**
  * The initial fetch of type_url timed out: initialisation stops waiting for
  * it (and for warming that depends on it), as Envoy does. Returns 1 when
- * this completes initialisation, else 0.
+ * this completes initialisation or makes warming resources active (build
+ * and publish), else 0.
  */
 int mp_xds_store_fetch_timeout(struct mp_xds_store *st, const char *type_url);
 

@@ -97,6 +97,8 @@ static int unsubscribed(struct mp_xds_store *st, const char *type_url, const cha
     return rc;
 }
 
+/* ---- stores, snapshots ------------------------------------------------------------ */
+
 static struct mp_xds_store *store_new(bool with_base, bool want_cds, bool want_lds)
 {
     struct mp_snapshot *base = with_base ? base_snapshot() : NULL;
@@ -433,7 +435,8 @@ static void test_bad_route_rejected(void **state)
     assert_err_has(err, "Listener \"broken\"");
     assert_err_has(err, "filter_chains[0].filters[0]");
     free(err);
-    after = (mp_snapshot_unref(after), build(st));
+    mp_snapshot_unref(after);
+    after = build(st);
     assert_same_build(before, after);
 
     /* a resource listed twice, or one that did not decode, is refused too */
@@ -462,7 +465,8 @@ static void test_bad_route_rejected(void **state)
     assert_err_has(err, "ClusterLoadAssignment \"svc-a\": cluster_name: \"svc-b\" differs");
     free(err);
 
-    after = (mp_snapshot_unref(after), build(st));
+    mp_snapshot_unref(after);
+    after = build(st);
     assert_same_build(before, after);
     mp_snapshot_unref(before);
     mp_snapshot_unref(after);
@@ -761,8 +765,9 @@ static void test_fetch_timeout_unblocks(void **state)
     add_eds_cluster(&b, "web", NULL);
     sotw(st, &b, "1");
     assert_int_equal(counts(st).clusters_warming, 1);
-    /* EDS times out: web goes active without endpoints; LDS still missing */
-    assert_int_equal(mp_xds_store_fetch_timeout(st, MP_XDS_TYPE_ENDPOINT), 0);
+    /* EDS times out: web goes active without endpoints (1: build and
+     * publish it), though LDS is still missing */
+    assert_int_equal(mp_xds_store_fetch_timeout(st, MP_XDS_TYPE_ENDPOINT), 1);
     assert_int_equal(counts(st).clusters_warming, 0);
     struct mp_snapshot *s = build(st);
     assert_non_null(cluster_in(s, "web"));
@@ -772,7 +777,7 @@ static void test_fetch_timeout_unblocks(void **state)
     /* LDS times out: that completes initialisation (reported once) */
     assert_int_equal(mp_xds_store_fetch_timeout(st, MP_XDS_TYPE_LISTENER), 1);
     assert_true(mp_xds_store_initialized(st));
-    assert_int_equal(mp_xds_store_fetch_timeout(st, MP_XDS_TYPE_ROUTE), 0);
+    assert_int_equal(mp_xds_store_fetch_timeout(st, MP_XDS_TYPE_ROUTE), 0);   /* nothing waits */
     assert_int_equal(mp_xds_store_fetch_timeout(st, MP_XDS_TYPE_CLUSTER), 0); /* received */
     assert_int_equal(mp_xds_store_fetch_timeout(st, "type.googleapis.com/nope.Nope"), 0);
     /* the CLA arriving later fills the active cluster */
@@ -1017,7 +1022,7 @@ static void test_sds_fetch_timeout(void **state)
     assert_int_equal(n.clusters_warming, 1);
     assert_false(mp_xds_store_initialized(st));
 
-    assert_int_equal(mp_xds_store_fetch_timeout(st, MP_XDS_TYPE_SECRET), 0);
+    assert_int_equal(mp_xds_store_fetch_timeout(st, MP_XDS_TYPE_SECRET), 1); /* edge and up */
     n = counts(st);
     assert_int_equal(n.listeners, 1); /* edge; "waiting" still needs its routes */
     assert_int_equal(n.listeners_warming, 1);

@@ -151,6 +151,9 @@ struct batch {
     size_t n, cap;
 };
 
+/* Adds m, sent under name: serialized, then unpacked with the type
+ * registry's descriptor (what the client sets as .msg). m lives in the arena,
+ * which is freed here: build the next resource afresh. */
 static inline void batch_add(struct batch *b, const char *name, const ProtobufCMessage *m)
 {
     const ProtobufCMessageDescriptor *d = mp_type_registry_find(b->type_url);
