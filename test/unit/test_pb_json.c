@@ -357,13 +357,13 @@ static void any_fields(void **state)
                "value: invalid duration");
     /* With unknowns ignored, an Any of an unknown type keeps its URL only. */
     Google__Protobuf__Any *ign = (Google__Protobuf__Any *)json_ok(
-        "{\"@type\":\"type.googleapis.com/udpa.type.v1.TypedStruct\",\"type_url\":\"x\","
+        "{\"@type\":\"type.googleapis.com/example.unknown.v1.Config\",\"type_url\":\"x\","
         "\"value\":{\"a\":1}}",
         ad, MP_PB_JSON_IGNORE_UNKNOWN);
-    assert_string_equal(ign->type_url, "type.googleapis.com/udpa.type.v1.TypedStruct");
+    assert_string_equal(ign->type_url, "type.googleapis.com/example.unknown.v1.Config");
     assert_int_equal(ign->value.len, 0);
     js = print(&ign->base, 0);
-    assert_string_equal(js, "{\"@type\":\"type.googleapis.com/udpa.type.v1.TypedStruct\"}");
+    assert_string_equal(js, "{\"@type\":\"type.googleapis.com/example.unknown.v1.Config\"}");
     free(js);
     protobuf_c_message_free_unpacked(&ign->base, NULL);
     /* Printing an Any the registry does not know, with a value, fails
