@@ -13,6 +13,11 @@ extern const struct mp_http_filter_ops mp_http_filter_rbac;
 extern const struct mp_http_filter_ops mp_http_filter_ext_authz;
 extern const struct mp_http_filter_ops mp_http_filter_ratelimit;
 extern const struct mp_http_filter_ops mp_http_filter_fault;
+extern const struct mp_http_filter_ops mp_http_filter_istio_metadata_exchange;
+extern const struct mp_http_filter_ops mp_http_filter_istio_stats;
+extern const struct mp_http_filter_ops mp_http_filter_grpc_stats;
+extern const struct mp_http_filter_ops mp_http_filter_istio_alpn;
+extern const struct mp_http_filter_ops mp_http_filter_cors;
 
 static const struct mp_http_filter_ops *const registry[] = {
     &mp_http_filter_router,
@@ -21,6 +26,11 @@ static const struct mp_http_filter_ops *const registry[] = {
     &mp_http_filter_ext_authz,
     &mp_http_filter_ratelimit,
     &mp_http_filter_fault,
+    &mp_http_filter_istio_metadata_exchange, /* filters/istio_ext.c */
+    &mp_http_filter_istio_stats,
+    &mp_http_filter_grpc_stats,
+    &mp_http_filter_istio_alpn,
+    &mp_http_filter_cors, /* filters/http/cors.c */
 };
 
 const struct mp_http_filter_ops *mp_http_filter_find(const char *name, const char *type_url)

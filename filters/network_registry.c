@@ -11,10 +11,14 @@
 
 extern const struct mp_network_filter_ops mp_network_filter_local_ratelimit;
 extern const struct mp_network_filter_ops mp_network_filter_rbac;
+extern const struct mp_network_filter_ops mp_network_filter_istio_stats;
+extern const struct mp_network_filter_ops mp_network_filter_istio_metadata_exchange;
 
 static const struct mp_network_filter_ops *const registry[] = {
     &mp_network_filter_local_ratelimit,
     &mp_network_filter_rbac,
+    &mp_network_filter_istio_stats, /* filters/istio_ext.c */
+    &mp_network_filter_istio_metadata_exchange,
 };
 
 const struct mp_network_filter_ops *mp_network_filter_find(const char *name, const char *type_url)
@@ -55,6 +59,18 @@ int mp_network_filters_on_new_connection(const struct mp_network_filter_config *
         const struct mp_network_filter_ops *ops = filters[i].ops;
         if (ops->on_new_connection &&
             ops->on_new_connection(filters[i].config, c) != MP_NETWORK_FILTER_CONTINUE)
+            return MP_NETWORK_FILTER_CLOSE;
+    }
+    return MP_NETWORK_FILTER_CONTINUE;
+}
+
+int mp_network_filters_on_tls_established(const struct mp_network_filter_config *filters, size_t n,
+                                          struct mp_conn *c)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct mp_network_filter_ops *ops = filters[i].ops;
+        if (ops->on_tls_established &&
+            ops->on_tls_established(filters[i].config, c) != MP_NETWORK_FILTER_CONTINUE)
             return MP_NETWORK_FILTER_CLOSE;
     }
     return MP_NETWORK_FILTER_CONTINUE;

@@ -50,6 +50,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -307,27 +308,47 @@ class Bench:
             self.stop(p)
 
 
+class AdminProbe(threading.Thread):
+    """GET /ready on the admin port every 10 ms; keeps the slowest answer (s)."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.worst, self.stop = port, 0.0, threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            t = time.monotonic()
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/ready" % self.port,
+                                            timeout=30) as r:
+                    r.read()
+            except OSError:
+                pass
+            self.worst = max(self.worst, time.monotonic() - t)
+            self.stop.wait(0.01)
+
+
 class Setup:
     """nghttpd + meshproxy-xds serving res/ + the proxy under test."""
 
     def __init__(self, bench, proxy, up_port):
         args, work = bench.args, bench.work
         self.bench, self.proxy = bench, proxy
-        self.res = os.path.join(work, "res-" + proxy)
-        os.makedirs(self.res)
+        self.res = tempfile.mkdtemp(prefix="res-%s-" % proxy, dir=work)
         self.port = free_port()
         write(os.path.join(self.res, "base.yaml"), BASE % dict(port=self.port, up=up_port))
         self.xds_port = free_port()
         xds_bin = os.environ.get("MESHPROXY_XDS_BIN",
                                  os.path.join(TOP, "build/xds/server/meshproxy-xds"))
         # the control plane stands for another machine: below the data path
+        tag = os.path.basename(self.res)
         self.xds = bench.start([xds_bin, "--dir", self.res, "--port", str(self.xds_port),
                                 "--%s-only" % args.mode, "-l", "debug"],
-                               "xds-%s.log" % proxy, prio_offset=-1)
-        self.xlog = Log(os.path.join(work, "xds-%s.log" % proxy))
+                               "xds-%s.log" % tag, prio_offset=-1)
+        self.xlog = Log(os.path.join(work, "xds-%s.log" % tag))
         wait_port(self.xds_port, self.xds)
         self.admin = free_port()
-        boot = os.path.join(work, proxy + ".yaml")
+        boot = os.path.join(work, tag + ".yaml")
         with open(boot, "w") as f:
             f.write(BOOTSTRAP % dict(api="GRPC" if args.mode == "sotw" else "DELTA_GRPC",
                                      xds=self.xds_port, admin=self.admin))
@@ -336,8 +357,8 @@ class Setup:
         else:
             binary = os.environ["ENVOY_BIN"]
         self.proc = bench.start([binary, "-c", boot, "--concurrency", str(args.workers),
-                                 "-l", "info"], "%s.log" % proxy)
-        self.plog = Log(os.path.join(work, "%s.log" % proxy))
+                                 "-l", "info"], "%s.log" % tag)
+        self.plog = Log(os.path.join(work, "%s.log" % tag))
         wait_port(self.port, self.proc)
         self.wait_ready()
         self.bulk = os.path.join(self.res, "bulk.yaml")
@@ -360,15 +381,23 @@ class Setup:
 
     def push(self, n):
         """Writes (n > 0) or removes (n == 0) the bulk file; returns the
-        push's times, with meshproxy's own accepted lines."""
+        push's times, with meshproxy's own accepted lines and the slowest
+        admin answer while it ran (the main thread serves admin)."""
         xoff, poff = self.xlog.size(), self.plog.size()
         text = bulk(n) if n else None
+        probe = AdminProbe(self.admin)
+        probe.start()
         t_write = time.time()
-        if text:
-            write(self.bulk, text)
-        else:
-            os.unlink(self.bulk)
-        r = wait_push(self.xlog, xoff, t_write)
+        try:
+            if text:
+                write(self.bulk, text)
+            else:
+                os.unlink(self.bulk)
+            r = wait_push(self.xlog, xoff, t_write)
+        finally:
+            probe.stop.set()
+            probe.join()
+        r["admin_max"] = probe.worst
         r["t_write"] = t_write
         r["accepted"] = accepted_ms(self.plog, poff) if self.proxy == "meshproxy" else {}
         return r
@@ -451,9 +480,10 @@ def part_load(bench, up_port):
             acc = ", ".join("%s %s ms" % (k, "/".join(str(v) for v in vs))
                             for k, vs in sorted(r["accepted"].items()))
             print("  %s %5d: write->send %4.0f ms, ->CDS ACK %5.0f ms, ->last ACK %5.0f ms "
-                  "(%d responses, %d NACKs); meshproxy: %s" % (
+                  "(%d responses, %d NACKs); slowest admin answer %.0f ms; meshproxy: %s" % (
                       "add   " if r["n"] else "remove", a.clusters, r["send"] * 1e3,
-                      r["cds_ack"] * 1e3, r["last_ack"] * 1e3, r["sends"], r["nacks"], acc))
+                      r["cds_ack"] * 1e3, r["last_ack"] * 1e3, r["sends"], r["nacks"],
+                      r["admin_max"] * 1e3, acc))
         head = "| %-12s | %9s | %8s | %8s | %6s |"
         print(head % ("window", "requests", "p50 us", "p99 us", "failed"))
         print(head % ("---", "---:", "---:", "---:", "---:"))
@@ -490,15 +520,15 @@ def part_figures(bench, up_port, proxy):
         rss["after"] = s.rss()
         print("\n## %s: push to ACK (no load; %s)" % (proxy, a.mode))
         print("| push | write->first send ms | write->CDS ACK ms | write->last ACK ms | responses "
-              "| meshproxy accepted (ms per update) |")
-        print("| --- | ---: | ---: | ---: | ---: | --- |")
+              "| slowest admin answer ms | meshproxy accepted (ms per update) |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
         sizes = [a.small, a.small, a.clusters, a.clusters]
         for r, size in zip(rows, sizes):
             acc = "; ".join("%s %s" % (k, "/".join(str(v) for v in vs))
                             for k, vs in sorted(r["accepted"].items())) or "-"
-            print("| %s %d clusters + %d CLAs | %.0f | %.0f | %.0f | %d | %s |" % (
+            print("| %s %d clusters + %d CLAs | %.0f | %.0f | %.0f | %d | %.0f | %s |" % (
                 "add" if r["n"] else "remove", size, size, r["send"] * 1e3, r["cds_ack"] * 1e3,
-                r["last_ack"] * 1e3, r["sends"], acc))
+                r["last_ack"] * 1e3, r["sends"], r["admin_max"] * 1e3, acc))
         print("%s VmRSS: idle %.1f MiB, %d clusters %.1f MiB, %d clusters %.1f MiB, "
               "all removed again %.1f MiB" % (proxy, rss["idle"] / 1024.0, a.small,
                                               rss["small"] / 1024.0, a.clusters,
@@ -536,6 +566,8 @@ def main():
         ap.error("--rate must be a multiple of --clients")
     work = tempfile.mkdtemp(prefix="mp-xdsperf-")
     bench = Bench(args, work)
+    # this script (log follower, admin probe) runs below everything it measures
+    bench.prio(-2)()
     try:
         docroot = os.path.join(work, "www")
         os.makedirs(docroot)

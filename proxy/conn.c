@@ -271,6 +271,18 @@ static int tls_decrypt(struct mp_conn *c)
     }
     /* handshake flights, and plaintext that waited for the handshake */
     mp_conn_schedule_flush(c);
+    /* the peer is verified: network filters that judge by it (RBAC
+     * principals) decide before any decrypted byte goes on */
+    if (!c->tls_filters_done && c->chain && c->chain->n_network_filters &&
+        mp_tls_transport_handshake_done(c->tls)) {
+        c->tls_filters_done = true;
+        if (mp_network_filters_on_tls_established(c->chain->network_filters,
+                                                  c->chain->n_network_filters,
+                                                  c) != MP_NETWORK_FILTER_CONTINUE) {
+            conn_do_close(c);
+            return MP_ERR_LIMIT;
+        }
+    }
     return 0;
 }
 

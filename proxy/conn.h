@@ -70,6 +70,7 @@ struct mp_conn {
     struct mp_tls_transport *tls;     /* TLS on this connection, or NULL */
     struct mp_buffer raw_in, raw_out; /* ciphertext, when tls */
     bool tls_shutdown;
+    bool tls_filters_done; /* network filters' on_tls_established ran */
     struct sockaddr_storage dst; /* local address, or SO_ORIGINAL_DST with original_dst */
     struct sockaddr_storage src;
 };

@@ -121,6 +121,7 @@ static int h1_on_data(struct mp_conn *c)
             s->downstream_local = c->local;
             s->downstream_peer_uri_san = c->tls ? mp_tls_transport_peer_uri_san(c->tls) : NULL;
             s->requested_server_name = c->tls ? mp_tls_transport_sni(c->tls) : NULL;
+            s->downstream_tls = c->tls;
             s->req = h->parser.headers;
             mp_headers_init(&h->parser.headers);
             h->keep_alive = h->parser.keep_alive;

@@ -175,6 +175,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     st->s->downstream_local = c->local;
     st->s->downstream_peer_uri_san = c->tls ? mp_tls_transport_peer_uri_san(c->tls) : NULL;
     st->s->requested_server_name = c->tls ? mp_tls_transport_sni(c->tls) : NULL;
+    st->s->downstream_tls = c->tls;
     mp_buffer_init(&st->pending);
     st->free_d.fn = st_free_cb;
     st->free_d.arg = st;
@@ -235,14 +236,25 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         if (!st->req_headers_done) {
             st->req_headers_done = true;
             struct mp_headers *r = &st->s->req;
-            /* HTTP/2 has no Host: :authority; and Expect is answered by us */
-            if (!mp_headers_get(r, ":authority")) {
-                const char *host = mp_headers_value(r, "host");
-                if (host)
-                    mp_headers_add_cstr(r, ":authority", host);
+            /* HTTP/2 has no Host: :authority; and Expect is answered by us.
+             * One pass finds what is there (usually neither Host nor Expect). */
+            const struct mp_header *authority = NULL, *host = NULL;
+            bool expect = false;
+            for (size_t i = 0; i < r->n; i++) {
+                const struct mp_header *e = &r->v[i];
+                if (!authority && e->name_len == 10 && memcmp(e->name, ":authority", 10) == 0)
+                    authority = e;
+                else if (e->name_len == 4 && memcmp(e->name, "host", 4) == 0)
+                    host = host ? host : e;
+                else if (e->name_len == 6 && memcmp(e->name, "expect", 6) == 0)
+                    expect = true;
             }
-            mp_headers_remove(r, "host");
-            mp_headers_remove(r, "expect");
+            if (!authority && host)
+                mp_headers_add(r, ":authority", 10, host->value, host->value_len);
+            if (host)
+                mp_headers_remove(r, "host");
+            if (expect)
+                mp_headers_remove(r, "expect");
             mp_headers_pseudo_first(r);
             if (h->goaway && h->c->draining) {
                 /* new streams after GOAWAY are refused by nghttp2 already */
@@ -484,13 +496,14 @@ int mp_http2_server_init(struct mp_conn *c)
 static int submit_response(struct h2st *st, struct mp_headers *hd, bool end_stream)
 {
     struct h2c *h = st->h;
-    nghttp2_nv *nva;
+    nghttp2_nv stack[32], *nva; /* nghttp2 copies the array */
     size_t n;
-    if (mp_h2_nva_from_headers(hd, &nva, &n) < 0)
+    if (mp_h2_nva_fill(hd, stack, MP_ARRAY_LEN(stack), &nva, &n) < 0)
         return MP_ERR_NOMEM;
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_cb};
     int rv = nghttp2_submit_response(h->session, st->id, nva, n, end_stream ? NULL : &prd);
-    free(nva);
+    if (nva != stack)
+        free(nva);
     st->submitted = true;
     schedule_send(h);
     return rv == 0 ? 0 : MP_ERR_PROTO;

@@ -35,7 +35,13 @@ static uint8_t h2_index_flags(const struct mp_header *e)
 
 int mp_h2_nva_from_headers(const struct mp_headers *h, nghttp2_nv **nva, size_t *n)
 {
-    nghttp2_nv *v = malloc((h->n ? h->n : 1) * sizeof(*v));
+    return mp_h2_nva_fill(h, NULL, 0, nva, n);
+}
+
+int mp_h2_nva_fill(const struct mp_headers *h, nghttp2_nv *buf, size_t cap, nghttp2_nv **nva,
+                   size_t *n)
+{
+    nghttp2_nv *v = h->n <= cap ? buf : malloc((h->n ? h->n : 1) * sizeof(*v));
     if (!v)
         return MP_ERR_NOMEM;
     size_t k = 0;

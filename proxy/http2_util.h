@@ -27,6 +27,15 @@
 int mp_h2_nva_from_headers(const struct mp_headers *h, nghttp2_nv **nva, size_t *n);
 
 /**
+ * mp_h2_nva_from_headers into buf (room for cap entries) when h has at most
+ * cap headers, so a message's headers need no allocation: *nva is then buf,
+ * else a malloc'd array the caller frees (free it when *nva != buf).
+ * Returns 0 or MP_ERR_NOMEM.
+ */
+int mp_h2_nva_fill(const struct mp_headers *h, nghttp2_nv *buf, size_t cap, nghttp2_nv **nva,
+                   size_t *n);
+
+/**
  * Appends serialized frame bytes nghttp2 produced to out (reserve + commit:
  * protocol bytes, not payload, so not counted as copied). Returns len or
  * NGHTTP2_ERR_CALLBACK_FAILURE.

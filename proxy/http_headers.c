@@ -67,24 +67,50 @@ static int reserve(struct mp_headers *h, size_t n)
     return 0;
 }
 
+/* Lower-cases the ASCII letters of the eight bytes at src into dst: the
+ * bytes in 'A'..'Z' get bit 0x20, other bytes are kept. */
+static void lower8(char *dst, const char *src)
+{
+    uint64_t x;
+    memcpy(&x, src, 8);
+    uint64_t low7 = x & 0x7f7f7f7f7f7f7f7full;
+    uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3full; /* high bit: byte >= 'A' */
+    uint64_t gt_z = low7 + 0x2525252525252525ull; /* high bit: byte > 'Z' */
+    x |= (~x & (ge_a ^ gt_z) & 0x8080808080808080ull) >> 2;
+    memcpy(dst, &x, 8);
+}
+
+/* lower8 for four bytes. */
+static void lower4(char *dst, const char *src)
+{
+    uint32_t x;
+    memcpy(&x, src, 4);
+    uint32_t low7 = x & 0x7f7f7f7fu;
+    uint32_t ge_a = low7 + 0x3f3f3f3fu;
+    uint32_t gt_z = low7 + 0x25252525u;
+    x |= (~x & (ge_a ^ gt_z) & 0x80808080u) >> 2;
+    memcpy(dst, &x, 4);
+}
+
 static void lower_copy(char *dst, const char *name, size_t name_len)
 {
-    /* Eight bytes at a time (every header of every message comes through
-     * here): the bytes in 'A'..'Z' get bit 0x20, other bytes are kept. */
-    size_t i = 0;
-    for (; i + 8 <= name_len; i += 8) {
-        uint64_t x;
-        memcpy(&x, name + i, 8);
-        uint64_t low7 = x & 0x7f7f7f7f7f7f7f7full;
-        uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3full; /* high bit: byte >= 'A' */
-        uint64_t gt_z = low7 + 0x2525252525252525ull; /* high bit: byte > 'Z' */
-        uint64_t upper = ~x & (ge_a ^ gt_z) & 0x8080808080808080ull;
-        x |= upper >> 2;
-        memcpy(dst + i, &x, 8);
-    }
-    for (; i < name_len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        dst[i] = (char)(c | (((unsigned)(c - 'A') < 26u) << 5));
+    /* Every header of every message comes through here: whole words, and
+     * a last word that overlaps the one before (lower-casing the same
+     * source bytes twice writes the same result) instead of a byte loop. */
+    if (name_len >= 8) {
+        size_t i = 0;
+        for (; i + 8 <= name_len; i += 8)
+            lower8(dst + i, name + i);
+        if (i < name_len)
+            lower8(dst + name_len - 8, name + name_len - 8);
+    } else if (name_len >= 4) {
+        lower4(dst, name);
+        lower4(dst + name_len - 4, name + name_len - 4);
+    } else {
+        for (size_t i = 0; i < name_len; i++) {
+            unsigned char c = (unsigned char)name[i];
+            dst[i] = (char)(c | (((unsigned)(c - 'A') < 26u) << 5));
+        }
     }
 }
 

@@ -17,20 +17,58 @@ struct cache_entry {
     void *stats;
 };
 
-static struct cache_entry *cache;
+/* A chained hash of (kind, name): a publication resolves every cluster, so
+ * with a list a push of n clusters cost O(n^2) under host_mu, which workers
+ * take when they make a pool. */
+static struct cache_entry **buckets;
+static size_t n_buckets, n_cached;
 /* the caches are read by workers too (host stats): one mutex, never per request */
 static pthread_mutex_t host_mu = PTHREAD_MUTEX_INITIALIZER;
 
+static size_t cache_hash(int kind, const char *name)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)kind; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 29));
+}
+
 static void *cache_find(int kind, const char *name)
 {
-    for (struct cache_entry *e = cache; e; e = e->next)
+    if (!n_buckets)
+        return NULL;
+    for (struct cache_entry *e = buckets[cache_hash(kind, name) & (n_buckets - 1)]; e; e = e->next)
         if (e->kind == kind && strcmp(e->name, name) == 0)
             return e->stats;
     return NULL;
 }
 
+static int cache_grow(void)
+{
+    size_t n = n_buckets ? n_buckets * 2 : 256;
+    struct cache_entry **b = calloc(n, sizeof(*b));
+    if (!b)
+        return MP_ERR_NOMEM;
+    for (size_t i = 0; i < n_buckets; i++) {
+        while (buckets[i]) {
+            struct cache_entry *e = buckets[i];
+            buckets[i] = e->next;
+            size_t j = cache_hash(e->kind, e->name) & (n - 1);
+            e->next = b[j];
+            b[j] = e;
+        }
+    }
+    free(buckets);
+    buckets = b;
+    n_buckets = n;
+    return 0;
+}
+
 static int cache_put(int kind, const char *name, void *stats)
 {
+    /* a failed grow only makes the chains longer, once there is a table */
+    if (n_cached >= n_buckets && cache_grow() < 0 && !n_buckets)
+        return MP_ERR_NOMEM;
     struct cache_entry *e = calloc(1, sizeof(*e));
     if (!e)
         return MP_ERR_NOMEM;
@@ -41,8 +79,10 @@ static int cache_put(int kind, const char *name, void *stats)
     }
     e->kind = kind;
     e->stats = stats;
-    e->next = cache;
-    cache = e;
+    size_t j = cache_hash(kind, name) & (n_buckets - 1);
+    e->next = buckets[j];
+    buckets[j] = e;
+    n_cached++;
     return 0;
 }
 
@@ -222,12 +262,17 @@ struct mp_host_stats *mp_http_stats_host_find(const char *cluster, const char *a
 void mp_http_stats_free_all(void)
 {
     pthread_mutex_lock(&host_mu);
-    while (cache) {
-        struct cache_entry *e = cache;
-        cache = e->next;
-        free(e->stats);
-        free(e->name);
-        free(e);
+    for (size_t i = 0; i < n_buckets; i++) {
+        while (buckets[i]) {
+            struct cache_entry *e = buckets[i];
+            buckets[i] = e->next;
+            free(e->stats);
+            free(e->name);
+            free(e);
+        }
     }
+    free(buckets);
+    buckets = NULL;
+    n_buckets = n_cached = 0;
     pthread_mutex_unlock(&host_mu);
 }

@@ -21,6 +21,9 @@
 #include "http_stats.h"
 #include "mp_common.h"
 #include "snapshot.h"
+#include "tls_transport.h"
+#include "tls_xfcc.h"
+#include "tracing.h"
 #include "worker.h"
 #include "xds_translate_listener.h"
 
@@ -229,6 +232,7 @@ static void stream_log(struct mp_http_stream *s)
     if (s->logged)
         return;
     s->logged = true;
+    mp_tracing_stream_finish(s);
     int64_t now = mp_now_us();
     unsigned slot = s->worker ? s->worker->index : 0;
     if (s->hcm->stats && s->worker) {
@@ -388,10 +392,49 @@ void mp_http_filter_continue_request(struct mp_http_filter_ctx *f)
     deliver_held_request(s, f->index + 1);
 }
 
+/* forward_client_cert_details: what an untrusted client sent never reaches
+ * the upstream as a verified identity (Envoy's ConnectionManagerUtility). */
+static void apply_xfcc(struct mp_http_stream *s)
+{
+    static const char name[] = "x-forwarded-client-cert";
+    enum mp_xfcc_mode mode = (enum mp_xfcc_mode)s->hcm->xfcc_mode;
+    const struct mp_tls_peer *peer =
+        s->downstream_tls ? mp_tls_transport_peer(s->downstream_tls) : NULL;
+    if (mode == MP_XFCC_ALWAYS_FORWARD_ONLY)
+        return;
+    if (!peer || !peer->presented || mode == MP_XFCC_SANITIZE) {
+        mp_headers_remove(&s->req, name);
+        return;
+    }
+    if (mode == MP_XFCC_FORWARD_ONLY)
+        return;
+    char *mine = NULL;
+    if (mp_tls_xfcc_build(s->downstream_tls, s->hcm->xfcc_details, &mine) < 0) {
+        mp_headers_remove(&s->req, name); /* no memory: send nothing rather than the client's */
+        return;
+    }
+    const char *prev = mode == MP_XFCC_APPEND_FORWARD ? mp_headers_value(&s->req, name) : NULL;
+    char *joined = NULL;
+    if (prev && *prev) {
+        size_t l = strlen(prev) + strlen(mine) + 2;
+        if ((joined = malloc(l)) != NULL)
+            snprintf(joined, l, "%s,%s", prev, mine);
+    }
+    if (prev && *prev && !joined)
+        mp_headers_remove(&s->req, name);
+    else
+        mp_headers_set_cstr(&s->req, name, joined ? joined : mine);
+    free(joined);
+    free(mine);
+}
+
 static void apply_request_header_rules(struct mp_http_stream *s)
 {
     const struct mp_hcm_config *hcm = s->hcm;
+    /* x-forwarded-proto tells the upstream how the client reached us */
+    const char *scheme = s->downstream_tls ? "https" : "http";
     mp_headers_strip_hop_by_hop(&s->req);
+    apply_xfcc(s);
     /* Envoy-internal headers from outside are not trusted. */
     if (hcm->use_remote_address) {
         const char *remote = s->downstream_remote;
@@ -423,10 +466,10 @@ static void apply_request_header_rules(struct mp_http_stream *s)
                 mp_headers_set_cstr(&s->req, "x-forwarded-for", ip);
             }
         }
-        mp_headers_set_cstr(&s->req, "x-forwarded-proto", "http");
+        mp_headers_set_cstr(&s->req, "x-forwarded-proto", scheme);
         mp_headers_remove(&s->req, "x-envoy-internal");
     } else if (!mp_headers_get(&s->req, "x-forwarded-proto")) {
-        mp_headers_set_cstr(&s->req, "x-forwarded-proto", "http");
+        mp_headers_set_cstr(&s->req, "x-forwarded-proto", scheme);
     }
     if (hcm->generate_request_id && !mp_headers_get(&s->req, "x-request-id")) {
         char id[37];
@@ -457,6 +500,7 @@ void mp_http_stream_decode_headers(struct mp_http_stream *s, bool end_stream)
         s->req_done_us = mp_now_us();
     }
     apply_request_header_rules(s);
+    mp_tracing_stream_start(s);
     run_request(s, 0, 0, NULL, end_stream);
 }
 

@@ -27,6 +27,8 @@ struct mp_worker;
 struct mp_snapshot;
 struct mp_hcm_config;
 struct mp_hcm_stats;
+struct mp_tls_transport;
+struct mp_span;
 
 /** What a downstream codec does for its streams. */
 struct mp_http_codec_ops {
@@ -119,13 +121,17 @@ struct mp_http_stream {
     const char *route_name;
     const char *downstream_remote; /* lives in the connection */
     const char *downstream_local;
-    const char *downstream_peer_uri_san; /* mTLS client identity, or NULL; lives in the connection */
-    const char *requested_server_name;   /* TLS SNI, or NULL; lives in the connection */
+    /* TLS: the client certificate's URI SAN and the SNI; NULL when none; they
+     * live in the connection */
+    const char *downstream_peer_uri_san;
+    const char *requested_server_name;
+    const struct mp_tls_transport *downstream_tls; /* the connection's TLS, or NULL */
 
     ev_timer idle_timer; /* stream_idle_timeout */
     mp_http_stream_watermark_fn watermark_cb;
     void *watermark_arg;
     bool downstream_above; /* downstream send buffer above high watermark */
+    struct mp_span *span; /* tracing (proxy/tracing.h); NULL when the HCM does not trace */
 };
 
 struct mp_conn;

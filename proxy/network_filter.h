@@ -51,6 +51,13 @@ struct mp_network_filter_ops {
      * MP_NETWORK_FILTER_CLOSE.
      */
     int (*on_new_connection)(const void *config, struct mp_conn *c);
+    /*
+     * Optional. On a TLS filter chain, runs once the handshake has completed
+     * and before the first decrypted byte reaches the terminal filter: the
+     * verified peer (mp_tls_transport_peer(c->tls)) and the SNI are known.
+     * Returns MP_NETWORK_FILTER_CONTINUE or MP_NETWORK_FILTER_CLOSE.
+     */
+    int (*on_tls_established)(const void *config, struct mp_conn *c);
 };
 
 /** One configured non-terminal network filter of a filter chain. */
@@ -80,6 +87,13 @@ const struct mp_network_filter_ops *mp_network_filter_registry_at(size_t i);
  */
 int mp_network_filters_on_new_connection(const struct mp_network_filter_config *filters, size_t n,
                                          struct mp_conn *c);
+
+/**
+ * Runs on_tls_established of filters[0..n) in order on c (TLS chains, after
+ * the handshake). Returns as mp_network_filters_on_new_connection.
+ */
+int mp_network_filters_on_tls_established(const struct mp_network_filter_config *filters, size_t n,
+                                          struct mp_conn *c);
 
 /** Frees filters[0..n) (configs and names) and the array; NULL is a no-op. */
 void mp_network_filters_free(struct mp_network_filter_config *filters, size_t n);

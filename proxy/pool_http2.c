@@ -284,15 +284,16 @@ static bool h2_has_capacity(const struct upconn *u)
 
 static int submit(struct upconn *u, struct mp_upstream_request *r)
 {
-    nghttp2_nv *nva;
+    nghttp2_nv stack[32], *nva; /* nghttp2 copies the array */
     size_t n;
     mp_headers_pseudo_first(&r->headers);
-    if (mp_h2_nva_from_headers(&r->headers, &nva, &n) < 0)
+    if (mp_h2_nva_fill(&r->headers, stack, MP_ARRAY_LEN(stack), &nva, &n) < 0)
         return MP_ERR_NOMEM;
     bool end = r->end_set && mp_buffer_len(&r->body) == 0 && !r->has_trailers;
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = read_cb};
     int32_t id = nghttp2_submit_request(u->session, NULL, nva, n, end ? NULL : &prd, r);
-    free(nva);
+    if (nva != stack)
+        free(nva);
     if (id < 0)
         return MP_ERR_PROTO;
     r->stream_id = id;

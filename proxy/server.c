@@ -267,9 +267,10 @@ static void resolve_stats(struct mp_server *s, struct mp_snapshot *snap)
         const char *name = e->cluster->alt_stat_name && *e->cluster->alt_stat_name
                                ? e->cluster->alt_stat_name
                                : e->cluster->name;
-        e->stats = prev && prev->cluster == e->cluster && prev->stats
-                       ? prev->stats
-                       : mp_http_stats_cluster(s->stats, name);
+        if (!e->stats)
+            e->stats = prev && prev->cluster == e->cluster && prev->stats
+                           ? prev->stats
+                           : mp_http_stats_cluster(s->stats, name);
         if (!e->tls && !e->tls_error)
             build_cluster_tls(s, e->cluster, &e->cluster->transport_socket, &e->tls,
                               &e->tls_error);
@@ -297,6 +298,18 @@ static void resolve_stats(struct mp_server *s, struct mp_snapshot *snap)
                        e->cluster->name, err ? err : "failed");
             free(err);
         }
+    }
+}
+
+void mp_snapshot_prepare_stats(struct mp_server *s, struct mp_snapshot *snap)
+{
+    for (size_t i = 0; i < snap->n_clusters; i++) {
+        struct mp_snapshot_cluster *e = &snap->clusters[i];
+        const char *name = e->cluster->alt_stat_name && *e->cluster->alt_stat_name
+                               ? e->cluster->alt_stat_name
+                               : e->cluster->name;
+        if (!e->stats)
+            e->stats = mp_http_stats_cluster(s->stats, name);
     }
 }
 

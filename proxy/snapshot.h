@@ -149,6 +149,16 @@ void mp_snapshot_unref(struct mp_snapshot *snap);
  */
 int mp_snapshot_publish(struct mp_server *server, struct mp_snapshot *snap, char **err);
 
+/**
+ * Resolves the stats of snap's clusters ahead of mp_snapshot_publish, which
+ * then keeps them: registering the stats of thousands of new clusters takes
+ * a while, and this lets the thread that built snap (the xDS grpc thread) do
+ * it instead of the main thread. Any thread (the stats registry and caches
+ * have their own locks); snap must not be published yet. A stat that cannot
+ * be registered (NOMEM) is left for mp_snapshot_publish to try again.
+ */
+void mp_snapshot_prepare_stats(struct mp_server *server, struct mp_snapshot *snap);
+
 /** Returns a new reference to the snapshot now in force (main thread), or NULL. */
 struct mp_snapshot *mp_server_current_snapshot(struct mp_server *server);
 

@@ -671,6 +671,15 @@ int mp_histogram_quantiles(const struct mp_histogram *h, const double *q, size_t
     return rc;
 }
 
+/* Whether any slot ever recorded into h (its cells are made on first record). */
+static bool hist_written(const struct mp_histogram *h)
+{
+    for (unsigned s = 0; s < h->n_slots; s++)
+        if (atomic_load_explicit(&h->cell[s], memory_order_acquire))
+            return true;
+    return false;
+}
+
 int mp_stats_flush(struct mp_stats *stats)
 {
     int rc = 0;
@@ -685,6 +694,11 @@ int mp_stats_flush(struct mp_stats *stats)
     for (size_t i = 0; i < n; i++) {
         struct mp_stat_entry *e = all[i];
         if (e->kind != MP_STAT_HISTOGRAM)
+            continue;
+        /* never recorded (most clusters of a large mesh): its interval is
+         * empty, and 2 x MP_HIST_BUCKETS words a histogram would cost 17 KiB
+         * of memory per idle cluster */
+        if (!e->flushed && !hist_written(e->h.hist))
             continue;
         if (!e->flushed) {
             e->flushed = calloc(MP_HIST_BUCKETS, sizeof(uint64_t));

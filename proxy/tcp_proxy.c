@@ -46,7 +46,9 @@ struct tcpp {
     int64_t start_us, start_wall_us;
     struct mp_host orig_host; /* ORIGINAL_DST: the connection's original destination */
     char orig_addr[64];
-    /* the cluster's transport_socket TLS (Istio's mTLS for TCP services), or NULL */
+    /* the host's transport_socket TLS (Istio's mTLS for TCP services), or NULL;
+     * the context lives in the connection's snapshot */
+    struct mp_tls_context *tls_ctx;
     struct mp_tls_transport *tls;
     struct mp_buffer raw_in, raw_out; /* ciphertext, when tls */
     bool tls_shutdown;
@@ -224,11 +226,10 @@ static void up_write_cb(struct ev_loop *loop, ev_io *io, int revents)
         t->connected = true;
         ev_timer_stop(loop, &t->timer);
         ev_io_start(loop, &t->rio);
-        if (t->ce->tls) {
+        if (t->tls_ctx) {
             /* ClientHello now; bytes from the downstream wait for the handshake */
-            struct mp_tls_transport_opts o = {.stats =
-                                                  t->ce->stats ? &t->ce->stats->ssl : NULL};
-            if (mp_tls_transport_new(t->ce->tls, &o, &t->tls) < 0 ||
+            struct mp_tls_transport_opts o = {.stats = t->ce->stats ? &t->ce->stats->ssl : NULL};
+            if (mp_tls_transport_new(t->tls_ctx, &o, &t->tls) < 0 ||
                 mp_tls_transport_handshake(t->tls) == MP_ERR_PROTO) {
                 t->flags |= MP_RF_UPSTREAM_CONNECT_FAIL;
                 finish(t);
@@ -392,11 +393,6 @@ int mp_tcp_proxy_init(struct mp_conn *c)
         t->flags |= MP_RF_NO_CLUSTER;
         return MP_ERR_NOTFOUND;
     }
-    if (t->ce->tls_error) {
-        /* its TLS settings failed (or wait for a secret): never plaintext instead */
-        t->flags |= MP_RF_UPSTREAM_CONNECT_FAIL;
-        return MP_ERR_PROTO;
-    }
     struct mp_lb_worker *lbw = NULL;
     if (t->ce->cluster->type == MP_CLUSTER_ORIGINAL_DST) {
         /* Istio's PassthroughCluster: go where the client was going */
@@ -425,6 +421,13 @@ int mp_tcp_proxy_init(struct mp_conn *c)
             mp_counter_inc(t->ce->stats->cx_none_healthy, slot, 1);
         t->flags |= MP_RF_NO_HEALTHY_UPSTREAM;
         return MP_ERR_NOTFOUND;
+    }
+    int tls_error = 0;
+    t->tls_ctx = mp_snapshot_cluster_tls(t->ce, t->host, &tls_error);
+    if (tls_error) {
+        /* its TLS settings failed (or wait for a secret): never plaintext instead */
+        t->flags |= MP_RF_UPSTREAM_CONNECT_FAIL;
+        return MP_ERR_PROTO;
     }
     if (lbw) {
         t->lbw = mp_lb_worker_ref(lbw);

@@ -60,7 +60,8 @@ struct mp_pool {
     struct mp_cluster_stats *stats;
     struct mp_host_stats *hstats; /* may be NULL */
     struct mp_tls_context *tls;   /* one reference; NULL = plaintext */
-    struct mp_tls_session_cache *tls_sessions; /* resumption with this host, or NULL */
+    /* TLS sessions to resume with this host (max_session_keys), or NULL */
+    struct mp_tls_session_cache *tls_sessions;
     struct upconn *conns;
     uint32_t n_conns;
     uint32_t n_connecting;

@@ -19,6 +19,7 @@
 #include "mp_common.h"
 #include "slice.h"
 #include "snapshot.h"
+#include "tracing_export.h"
 #include "upstream.h"
 #include "xds_translate_listener.h"
 
@@ -348,6 +349,7 @@ static void *worker_main(void *arg)
     }
     lbs_prune(w, NULL);
     mp_access_log_thread_exit();
+    mp_tracing_thread_exit(); /* flush buffered spans while the loop exists */
     mp_slice_cache_trim();
     return NULL;
 }

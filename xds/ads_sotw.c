@@ -101,8 +101,14 @@ static int accept(struct ads_type *t, const char *version, struct ads_decoded *d
     t->version = v;
     for (size_t i = 0; i < removed->n; i++)
         mp_ads_held_remove(t, removed->v[i]);
+    /* res is d->res filtered, in order: a cursor finds each one's deps in
+     * O(n) overall (a search per resource made 10,000 clusters O(n^2)) */
+    size_t j = 0;
     for (size_t i = 0; i < n; i++) {
-        int rc = mp_ads_held_put(t, res[i].name, version, &d->deps[decoded_index(d, &res[i])]);
+        while (j < d->n && d->res[j].msg != res[i].msg)
+            j++;
+        size_t at = j < d->n ? j : decoded_index(d, &res[i]);
+        int rc = mp_ads_held_put(t, res[i].name, version, &d->deps[at]);
         if (rc)
             return rc;
     }

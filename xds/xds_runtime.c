@@ -77,6 +77,8 @@ static void handoff(struct mp_xds_runtime *rt, bool build)
             MP_LOG(MP_LOG_XDS, MP_LOG_ERROR, "out of memory building a snapshot: update not applied");
             return;
         }
+        /* here, so a push of many new clusters does not hold the main loop */
+        mp_snapshot_prepare_stats(rt->server, snap);
         dump = mp_xds_store_dump(rt->store);
         if (rt->secrets_dirty) {
             secrets = mp_xds_store_secrets(rt->store);

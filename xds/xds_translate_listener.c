@@ -14,12 +14,15 @@
 #include "envoy/extensions/access_loggers/file/v3/file.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
+#include "filters/istio_ext.h"
 #include "proxy/access_log.h"
 #include "proxy/mp_common.h"
 #include "proxy/network_filter.h"
 #include "proxy/route_table.h"
 #include "proxy/tls_config.h"
 #include "proxy/tls_context.h"
+#include "proxy/tls_xfcc.h"
+#include "proxy/tracing.h"
 #include "xds_translate_route.h"
 #include "xds_translate_tls.h"
 
@@ -156,6 +159,7 @@ static void hcm_free(struct mp_hcm_config *h)
     }
     free(h->filters);
     access_logs_free(h->access_logs, h->n_access_logs);
+    mp_tracing_config_free(h->tracing);
     free(h);
 }
 
@@ -174,13 +178,37 @@ static int translate_http_filters(const Hcm *pb, struct mp_hcm_config *h, char *
         if (f->config_type_case ==
             ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG)
             any = f->typed_config;
+        /* A TypedStruct names the extension's type inside it (Istio wraps
+         * some of its filters so) */
+        char *wrapped = NULL;
+        int ws = any ? mp_istio_ext_typed_struct_type(any->type_url, any->value.data,
+                                                      any->value.len, &wrapped, err)
+                     : 0;
+        if (ws < 0) {
+            mp_err_prefix(err, "http_filters[%zu].typed_config", i);
+            return ws;
+        }
         const struct mp_http_filter_ops *ops =
-            mp_http_filter_find(f->name, any ? any->type_url : NULL);
+            mp_http_filter_find(f->name, wrapped ? wrapped : any ? any->type_url : NULL);
         if (!ops) {
-            if (f->is_optional)
+            if (f->is_optional) {
+                free(wrapped);
                 continue;
-            return mp_set_err(err, "http_filters[%zu]: unknown filter %s%s%s", i, f->name,
-                              any ? " of type " : "", any ? type_name(any->type_url) : "");
+            }
+            int rc = mp_set_err(err, "http_filters[%zu]: unknown filter %s%s%s", i, f->name,
+                                any ? " of type " : "",
+                                wrapped ? type_name(wrapped) : any ? type_name(any->type_url) : "");
+            free(wrapped);
+            return rc;
+        }
+        free(wrapped);
+        if (ws > 0) {
+            if (!mp_istio_ext_takes_typed_struct(ops->config_type))
+                return mp_set_err(err,
+                                  "http_filters[%zu].typed_config: %s takes its own config type "
+                                  "%s, not a TypedStruct",
+                                  i, f->name, ops->config_type ? ops->config_type : "");
+            any = NULL; /* the filter reads no config: parse it as absent */
         }
         if (have_router)
             return mp_set_err(err, "http_filters[%zu]: %s comes after the terminal router filter",
@@ -245,6 +273,19 @@ static int translate_hcm(const Google__Protobuf__Any *any, struct mp_hcm_config 
     h->use_remote_address = pb->use_remote_address && pb->use_remote_address->value;
     h->xff_num_trusted_hops = pb->xff_num_trusted_hops;
     h->generate_request_id = !pb->generate_request_id || pb->generate_request_id->value;
+    if ((unsigned)pb->forward_client_cert_details > MP_XFCC_ALWAYS_FORWARD_ONLY) {
+        rc = mp_set_err(err, "forward_client_cert_details: unknown value %d",
+                        (int)pb->forward_client_cert_details);
+        goto done;
+    }
+    h->xfcc_mode = (uint8_t)pb->forward_client_cert_details;
+    if (pb->set_current_client_cert_details) {
+        const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager__SetCurrentClientCertDetails
+            *d = pb->set_current_client_cert_details;
+        h->xfcc_details = (uint8_t)((d->subject && d->subject->value ? MP_XFCC_SUBJECT : 0) |
+                                    (d->cert ? MP_XFCC_CERT : 0) | (d->chain ? MP_XFCC_CHAIN : 0) |
+                                    (d->dns ? MP_XFCC_DNS : 0) | (d->uri ? MP_XFCC_URI : 0));
+    }
     h->max_request_headers_kb = pb->max_request_headers_kb ? pb->max_request_headers_kb->value : 60;
     if (h->max_request_headers_kb == 0 || h->max_request_headers_kb > 8192) {
         rc = mp_set_err(err, "max_request_headers_kb: must be in 1..8192");
@@ -312,6 +353,13 @@ static int translate_hcm(const Google__Protobuf__Any *any, struct mp_hcm_config 
                                err);
     if (rc < 0)
         goto done;
+    /* span kind (egress) is set from the listener's traffic_direction afterwards */
+    rc = mp_tracing_config_from_pb(pb->tracing, mp_tracing_bootstrap_provider(), false, &h->tracing,
+                                   err);
+    if (rc < 0) {
+        mp_err_prefix(err, "tracing");
+        goto done;
+    }
     *out = h;
     h = NULL;
     rc = 0;
@@ -522,8 +570,25 @@ static int translate_chain(const Envoy__Config__Listener__V3__FilterChain *pb,
             }
             continue;
         }
+        char *wrapped = NULL;
+        rc = any ? mp_istio_ext_typed_struct_type(any->type_url, any->value.data, any->value.len,
+                                                  &wrapped, err)
+                 : 0;
+        if (rc < 0) {
+            mp_err_prefix(err, "filters[%zu].typed_config", i);
+            return rc;
+        }
         const struct mp_network_filter_ops *nf =
-            mp_network_filter_find(f->name, any ? any->type_url : NULL);
+            mp_network_filter_find(f->name, wrapped ? wrapped : any ? any->type_url : NULL);
+        free(wrapped);
+        if (nf && rc > 0) {
+            if (!mp_istio_ext_takes_typed_struct(nf->config_type))
+                return mp_set_err(err,
+                                  "filters[%zu].typed_config: %s takes its own config type %s, "
+                                  "not a TypedStruct",
+                                  i, f->name, nf->config_type ? nf->config_type : "");
+            any = NULL; /* the filter reads no config */
+        }
         if (nf) {
             rc = translate_network_filter(nf, f, any, pb->n_filters, c, err);
             if (rc < 0) {
@@ -677,6 +742,12 @@ int mp_xds_translate_listener(const Envoy__Config__Listener__V3__Listener *pb,
             mp_err_prefix(err, "default_filter_chain");
             goto fail;
         }
+    }
+    /* Envoy: an OUTBOUND listener's HCM traces egress (CLIENT spans) */
+    for (size_t i = 0; i <= l->n_chains; i++) {
+        struct mp_filter_chain *c = i < l->n_chains ? &l->chains[i] : l->default_chain;
+        if (c && c->hcm && c->hcm->tracing)
+            c->hcm->tracing->egress = l->direction == MP_TRAFFIC_OUTBOUND;
     }
     *out = l;
     return 0;

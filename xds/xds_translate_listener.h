@@ -29,6 +29,7 @@ struct mp_tls_context;
 struct mp_tls_config;
 struct mp_access_log;
 struct mp_hcm_stats;
+struct mp_tracing_config;
 struct mp_tcp_stats;
 struct mp_listener_stats;
 
@@ -50,6 +51,8 @@ struct mp_hcm_config {
     bool use_remote_address;
     uint32_t xff_num_trusted_hops;
     bool generate_request_id;              /* default true */
+    uint8_t xfcc_mode;    /* forward_client_cert_details: enum mp_xfcc_mode (proxy/tls_xfcc.h) */
+    uint8_t xfcc_details; /* set_current_client_cert_details: MP_XFCC_* bits */
     char *via;                             /* appended to Via when set */
     uint32_t max_request_headers_kb;       /* default 60 */
     uint32_t max_headers_count;            /* default 100 */
@@ -63,6 +66,7 @@ struct mp_hcm_config {
     struct mp_access_log **access_logs;
     size_t n_access_logs;
     struct mp_hcm_stats *stats; /* resolved at publication (proxy/http_stats.h) */
+    struct mp_tracing_config *tracing; /* HCM tracing (proxy/tracing.h), or NULL: no tracing */
 };
 
 /** One entry of tcp_proxy weighted_clusters. */

@@ -871,6 +871,9 @@ static int action_from_proto(struct mp_route_config *cfg, const RouteAction *pb,
                              const VirtualHost *vh_pb, struct mp_route_action *out, char **err)
 {
     int rc;
+    if (pb->cors)
+        return mp_set_err(err, "cors: the deprecated CORS field is not supported; use "
+                               "typed_per_filter_config[\"envoy.filters.http.cors\"]");
     switch (pb->cluster_specifier_case) {
     case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER:
         if (empty(pb->cluster))
@@ -1204,6 +1207,11 @@ int mp_vhost_from_proto(struct mp_route_config *cfg, const VirtualHost *pb, stru
     int rc;
     if (empty(pb->name))
         return mp_set_err(err, "name: must not be empty");
+    /* refused, not ignored: a policy that silently did nothing would break
+     * browsers' preflights */
+    if (pb->cors)
+        return mp_set_err(err, "cors: the deprecated CORS field is not supported; use "
+                               "typed_per_filter_config[\"envoy.filters.http.cors\"]");
     if ((out->name = dup(cfg, pb->name, false)) == NULL)
         return nomem(err);
     if (pb->n_domains == 0)

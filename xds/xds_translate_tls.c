@@ -137,6 +137,26 @@ static char *join(char **items, size_t n)
     return s;
 }
 
+/* Istio lists "istio-peer-exchange" (its in-band TCP metadata exchange) in
+ * the ALPN of sidecar TLS contexts. meshproxy does not speak that protocol,
+ * so it neither offers nor accepts the token: a peer that would otherwise
+ * send its exchange preamble as stream data skips the exchange instead. */
+static void drop_peer_exchange_alpn(struct mp_tls_config *cfg)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < cfg->n_alpn; i++) {
+        if (strcmp(cfg->alpn[i], "istio-peer-exchange") == 0)
+            free(cfg->alpn[i]);
+        else
+            cfg->alpn[out++] = cfg->alpn[i];
+    }
+    cfg->n_alpn = out;
+    if (out == 0) {
+        free(cfg->alpn);
+        cfg->alpn = NULL;
+    }
+}
+
 static int strv_dup(char **src, size_t n, char ***dst, size_t *n_dst)
 {
     *dst = NULL;
@@ -665,6 +685,7 @@ static int translate_common(const CommonTls *pb, struct mp_tls_config *cfg, char
         if (len == 0 || len > 255)
             return mp_set_err(err, "alpn_protocols[%zu]: must be 1 to 255 bytes", i);
     }
+    drop_peer_exchange_alpn(cfg);
     switch (pb->validation_context_type_case) {
     case ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT:
         if ((rc = translate_validation(pb->validation_context, &cfg->validation, err)) != 0) {

@@ -29,6 +29,7 @@
 #include "proxy/route_table.h"
 #include "proxy/router_match.h"
 #include "proxy/snapshot.h"
+#include "proxy/tracing.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 #include "xds/xds_translate_listener.h"
@@ -829,6 +830,7 @@ static int router_on_request_headers(struct mp_http_filter_ctx *f, struct mp_hea
         mp_headers_set_cstr(&uh, ":authority", host_rw);
     mp_headers_set_cstr(&uh, ":scheme", "http");
     apply_all_header_ops(st, &uh, true);
+    mp_tracing_stream_inject(s, &uh); /* before saved_headers: retries carry it too */
     mp_headers_pseudo_first(&uh);
     st->timeout_ms = ra->timeout_ms;
     if (ra->has_retry_policy && ra->retry.num_retries > 0 && st->lbw) {

@@ -13,6 +13,7 @@
 #include "proxy/mp_common.h"
 #include "proxy/rbac.h"
 #include "proxy/stats.h"
+#include "proxy/tls_transport.h"
 #include "proxy/worker.h"
 #include "xds/xds_translate_listener.h"
 
@@ -25,7 +26,6 @@ struct net_rbac_stats {
 struct net_rbac_config {
     struct mp_rbac *rules;  /* NULL: nothing enforced */
     struct mp_rbac *shadow; /* NULL: none */
-    bool rules_need_tls;    /* rules look at the peer certificate or SNI */
     char *prefix;           /* "<stat_prefix>.rbac." */
     char *shadow_prefix;
     _Atomic(struct net_rbac_stats *) stats; /* resolved on first use */
@@ -61,7 +61,6 @@ static int translate(const NetRbacPb *pb, struct net_rbac_config *c, char **err)
             mp_err_prefix(err, "rules");
             return rc;
         }
-        c->rules_need_tls = mp_rbac_uses_tls_identity(c->rules);
     }
     if (pb->shadow_rules) {
         rc = mp_rbac_from_proto(pb->shadow_rules, &c->shadow, err);
@@ -121,15 +120,15 @@ static const struct net_rbac_stats *config_stats(const struct net_rbac_config *c
     return st;
 }
 
-static int net_rbac_on_new_connection(const void *config, struct mp_conn *conn)
+static int evaluate(const struct net_rbac_config *c, struct mp_conn *conn)
 {
-    const struct net_rbac_config *c = config;
     const struct net_rbac_stats *st = config_stats(c, conn);
     unsigned slot = conn->w ? conn->w->index : 0;
-    /* TLS has not started yet: no peer certificate and no SNI to look at */
     struct mp_rbac_request rq = {
         .direct_remote = (const struct sockaddr *)&conn->src,
         .local = (const struct sockaddr *)&conn->dst,
+        .sni = conn->tls ? mp_tls_transport_sni(conn->tls) : NULL,
+        .peer = conn->tls ? mp_tls_transport_peer(conn->tls) : NULL,
     };
     struct mp_rbac_result res;
     if (c->shadow) {
@@ -139,16 +138,7 @@ static int net_rbac_on_new_connection(const void *config, struct mp_conn *conn)
     }
     if (!c->rules)
         return MP_NETWORK_FILTER_CONTINUE;
-    bool tls_chain = conn->chain && conn->chain->tls_config;
-    if (c->rules_need_tls && tls_chain) {
-        MP_LOG(MP_LOG_FILTER, MP_LOG_DEBUG,
-               "rbac: connection from %s closed: its rules need the TLS identity, which is not "
-               "known when network filters run",
-               conn->remote);
-        res.allowed = false;
-    } else {
-        mp_rbac_evaluate(c->rules, &rq, &res);
-    }
+    mp_rbac_evaluate(c->rules, &rq, &res);
     if (st)
         mp_counter_inc(res.allowed ? st->allowed : st->denied, slot, 1);
     if (res.allowed)
@@ -158,10 +148,25 @@ static int net_rbac_on_new_connection(const void *config, struct mp_conn *conn)
     return MP_NETWORK_FILTER_CLOSE;
 }
 
+/* A plaintext chain is judged at once; a TLS chain once its handshake has
+ * told who the peer is (as Envoy judges on the first decrypted data). */
+static int net_rbac_on_new_connection(const void *config, struct mp_conn *conn)
+{
+    if (conn->chain && conn->chain->tls_config)
+        return MP_NETWORK_FILTER_CONTINUE;
+    return evaluate(config, conn);
+}
+
+static int net_rbac_on_tls_established(const void *config, struct mp_conn *conn)
+{
+    return evaluate(config, conn);
+}
+
 const struct mp_network_filter_ops mp_network_filter_rbac = {
     .name = "envoy.filters.network.rbac",
     .config_type = "envoy.extensions.filters.network.rbac.v3.RBAC",
     .parse = net_rbac_parse,
     .config_free = net_rbac_free,
     .on_new_connection = net_rbac_on_new_connection,
+    .on_tls_established = net_rbac_on_tls_established,
 };

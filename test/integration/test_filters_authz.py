@@ -504,3 +504,48 @@ def test_validate_rejects_with_field_path(tmp_path, listener, want):
                        text=True, timeout=30)
     assert r.returncode == 1
     assert want in r.stderr
+
+
+# ---- network RBAC by TLS principal (Istio's TCP AuthorizationPolicy) ------------
+
+TCP_MTLS = """
+  - name: tcp_mtls
+    address: {socket_address: {address: 127.0.0.1, port_value: %(port)d}}
+    filter_chains:
+    - %(transport)sfilters:
+      - name: envoy.filters.network.rbac
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+          stat_prefix: tcp.
+          rules:
+            action: ALLOW
+            policies:
+              ns[default]-policy[web-only]-rule[0]:
+                permissions: [{any: true}]
+                principals: [{authenticated: {principal_name: {exact: "%(spiffe)sweb"}}}]
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: tcp_mtls
+          cluster: up
+"""
+
+
+def test_network_rbac_by_tls_principal(tmp_path, certs):
+    port = free_port()
+    with python_upstream(tmp_path) as (up_port, up_log):
+        listener = TCP_MTLS % dict(port=port, transport=MTLS_TRANSPORT % dict(d=certs),
+                                   spiffe=SPIFFE)
+        with meshproxy(tmp_path, bootstrap(listener, cluster_yaml("up", up_port)), [port]) as proxy:
+            url = "https://localhost:%d/tcp" % port
+            common = ["--cacert", str(certs / "ca.pem"), "--resolve", "localhost:%d:127.0.0.1" % port]
+            code, body, _ = curl(*common, "--cert", str(certs / "web.pem"), "--key",
+                                 str(certs / "web.key"), url)
+            assert (code, body) == (200, "ok /tcp")
+            n_up = len(read_requests(up_log))
+            code, _, _ = curl(*common, "--cert", str(certs / "api.pem"), "--key",
+                              str(certs / "api.key"), url)
+            assert code == 0  # closed after the handshake, before any byte went upstream
+            assert len(read_requests(up_log)) == n_up
+            st = wait_stat(proxy, "tcp.rbac.denied", 1)
+            assert st["tcp.rbac.allowed"] >= 1 and st["tcp.rbac.denied"] >= 1

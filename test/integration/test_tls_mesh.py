@@ -5,11 +5,16 @@ expired one, one with an identity nobody admits, one from a foreign CA).
     curl -> A (plaintext listener) -> mTLS (h2 or http/1.1 by ALPN) -> B (TLS
     listener, client certificate required, SAN sa/web) -> python upstream
 
-Refusals (wrong CA, expired, wrong SAN, no certificate) are checked in Envoy's
-ssl.* counters through /stats on the side that refused. Also: ALPN seen by
-openssl s_client and curl, tls_inspector picking TLS/SNI/plaintext chains on
-one port, session resumption, and the BoringSSL-only link.
+and the same with tcp_proxy on both sides. B's access log shows the caller's
+%DOWNSTREAM_PEER_URI_SAN% and %REQUESTED_SERVER_NAME%, and the upstream gets
+B's x-forwarded-client-cert element. Refusals (wrong CA, expired, wrong SAN,
+no certificate) are checked in Envoy's ssl.* counters through /stats on the
+side that refused. Also: ALPN seen by openssl s_client and curl,
+tls_inspector picking TLS/SNI/plaintext chains on one port, session
+resumption (downstream with s_client, upstream between the sidecars), and the
+BoringSSL-only link.
 """
+import hashlib
 import os
 import re
 import subprocess
@@ -48,6 +53,13 @@ def make_ca(d, name):
     openssl(d, "req", "-x509", *EC, "-keyout", name + ".key", "-out", name + ".pem", "-days", "3",
             "-subj", "/CN=" + name, "-addext", "basicConstraints=critical,CA:TRUE",
             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+
+def cert_sha256(path):
+    """Hex SHA-256 of a PEM certificate's DER form (XFCC's Hash)."""
+    der = subprocess.run(["openssl", "x509", "-in", str(path), "-outform", "DER"],
+                         check=True, capture_output=True, timeout=30).stdout
+    return hashlib.sha256(der).hexdigest()
 
 
 def make_leaf(d, name, sans, ca="ca", serial=2):
@@ -202,6 +214,11 @@ def tcp_proxy(stat_prefix, cluster, access_log=""):
 """ % (stat_prefix, cluster, access_log)
 
 
+# Istio's inbound settings: append this hop's element (the caller's identity)
+XFCC = """
+          forward_client_cert_details: APPEND_FORWARD
+          set_current_client_cert_details: {subject: true, dns: true, uri: true}"""
+
 ACCESS_LOG = """
           access_log:
           - name: envoy.access_loggers.file
@@ -233,7 +250,7 @@ def mesh(tmp_path_factory, certs):
     - filter_chain_match: {server_names: ["api.default.svc"]}
       %s
       filters:%s""" % (b_port, downstream_tls(certs, "api", True, "ca", SPIFFE + "web").lstrip(),
-                       hcm("inbound", route_to("app"), ACCESS_LOG % access))
+                       hcm("inbound", route_to("app"), XFCC + ACCESS_LOG % access))
         b_listener += """
   - name: inbound_tcp
     address: {socket_address: {address: 127.0.0.1, port_value: %d}}
@@ -274,6 +291,7 @@ def mesh(tmp_path_factory, certs):
             with meshproxy(a_dir, bootstrap(a_listeners, clusters),
                            [a_port, a_tcp, a_tcp_bad]) as a:
                 yield dict(a_port=a_port, b_port=b_port, a_tcp=a_tcp, b_tcp=b_tcp,
+                           web_hash=cert_sha256(certs / "web.pem"),
                            a_tcp_bad=a_tcp_bad, a=a, b=b,
                            app_log=app_log, access=access, tcp_access=tcp_access)
 
@@ -296,11 +314,16 @@ def test_mesh_mtls_h2_and_h1(mesh):
     m = mesh
     url = "http://127.0.0.1:%d" % m["a_port"]
     # HTTP/1.1 and HTTP/2 from curl to A; h2 (by ALPN) or http/1.1 over the mTLS hop
-    assert curl("--http1.1", url + "/one") == (0, b"ok /one\n")
+    # a client's own XFCC never passes A (forward_client_cert_details defaults to SANITIZE)
+    assert curl("--http1.1", "-H", "X-Forwarded-Client-Cert: URI=spiffe://evil", url + "/one") == \
+        (0, b"ok /one\n")
     assert curl("--http2-prior-knowledge", url + "/two") == (0, b"ok /two\n")
     assert curl(url + "/h1/three") == (0, b"ok /h1/three\n")
-    paths = [r["path"] for r in read_requests(m["app_log"])]
-    assert paths[:3] == ["/one", "/two", "/h1/three"]
+    reqs = read_requests(m["app_log"])
+    assert [r["path"] for r in reqs[:3]] == ["/one", "/two", "/h1/three"]
+    # B vouches for the caller: one XFCC element (A, as Envoy's default, sends none on)
+    xfcc = 'By=%sapi;Hash=%s;Subject="CN=web";URI=%sweb' % (SPIFFE, m["web_hash"], SPIFFE)
+    assert [r["headers"].get("x-forwarded-client-cert") for r in reqs[:3]] == [xfcc] * 3
     # each worker flushes its own lines: the order across connections may vary
     lines = access_lines(m["access"], 3)
     # A sent SNI api.default.svc
@@ -353,12 +376,14 @@ def test_mesh_mtls_tcp_proxy(mesh):
     b = wait_stat(m["b"], "listener.127.0.0.1_%d.ssl.handshake" % m["b_tcp"], before + 2)
     assert b["listener.127.0.0.1_%d.ssl.handshake" % m["b_tcp"]] == before + 2
     assert b["tcp.inbound_tcp.downstream_cx_total"] >= 2  # + the start-up port checks
-    # a line when each connection ends; the port checks had no TLS peer
+    # a line when each connection ends; the start-up port checks (at A, they
+    # reach B too) had no client certificate
     deadline = time.monotonic() + 5
     while access_lines(m["tcp_access"], 0).count(SPIFFE + "web - - api.default.svc") < 2:
         assert time.monotonic() < deadline, access_lines(m["tcp_access"], 0)
         time.sleep(0.05)
-    assert set(access_lines(m["tcp_access"], 0)) <= {SPIFFE + "web - - api.default.svc", "- - - -"}
+    others = [l for l in access_lines(m["tcp_access"], 0) if not l.startswith(SPIFFE + "web ")]
+    assert all(l.startswith("- - - ") for l in others), others
 
 
 def test_mesh_tcp_proxy_refuses_wrong_san(mesh):
@@ -451,7 +476,14 @@ def test_server_direct_client_certs(mesh, certs):
             str(certs / "ca.pem")]
     before = m["b"].stats()
     assert curl(*base, "--cert", str(certs / "web.pem"), "--key", str(certs / "web.key"),
-                url) == (0, b"ok /direct\n")
+                "-H", "X-Forwarded-Client-Cert: By=spiffe://x;URI=spiffe://y", url) == \
+        (0, b"ok /direct\n")
+    got = [r for r in read_requests(m["app_log"]) if r["path"] == "/direct"][0]["headers"]
+    # APPEND_FORWARD keeps what the (verified) client sent and adds its element
+    assert got["x-forwarded-client-cert"] == (
+        'By=spiffe://x;URI=spiffe://y,By=%sapi;Hash=%s;Subject="CN=web";URI=%sweb'
+        % (SPIFFE, m["web_hash"], SPIFFE))
+    assert got["x-forwarded-proto"] == "https"
     code, _ = curl(*base, url)
     assert code != 0
     code, _ = curl(*base, "--cert", str(certs / "expired.pem"), "--key",

@@ -68,8 +68,8 @@ static void test_peer_uri_san(void **state)
     (void)state;
     struct mp_al_format *f = NULL;
     char *err = NULL;
-    assert_int_equal(mp_al_format_parse("%DOWNSTREAM_PEER_URI_SAN% %PROTOCOL% %REQUESTED_SERVER_NAME%",
-                                        &f, &err),
+    assert_int_equal(mp_al_format_parse(
+                         "%DOWNSTREAM_PEER_URI_SAN% %PROTOCOL% %REQUESTED_SERVER_NAME%", &f, &err),
                      0);
     struct mp_al_record r = record();
     char line[256];

@@ -24,6 +24,7 @@
 #include "proxy/stats_render.h"
 #include "proxy/tls_context.h"
 #include "proxy/tls_transport.h"
+#include "proxy/tls_xfcc.h"
 #include "test_tls_util.h"
 #include "xds/xds_translate_tls.h"
 
@@ -288,6 +289,61 @@ static void test_client_refuses_server_san(void **state)
     mp_tls_transport_free(s);
     mp_tls_context_unref(sctx);
     mp_tls_context_unref(cctx);
+}
+
+/* x-forwarded-client-cert: this hop's element for an mTLS client, in
+ * Envoy's order; the URL-encoded PEM of Cert holds no raw separators. */
+static void test_xfcc_element(void **state)
+{
+    struct mp_tls_context *sctx = server_ctx("web", "ca", SPIFFE_API, 1, h2_h1);
+    struct mp_tls_context *cctx = client_ctx("api", "ca", SPIFFE_WEB, h2_h1);
+    struct mp_tls_transport *c, *s;
+    assert_int_equal(mp_tls_transport_new(cctx, NULL, &c), 0);
+    assert_int_equal(mp_tls_transport_new(sctx, NULL, &s), 0);
+    int rc_c, rc_s;
+    pump(c, s, &rc_c, &rc_s);
+    assert_int_equal(rc_s, 0);
+    const struct mp_tls_peer *peer = mp_tls_transport_peer(s);
+    char want[512], *got = NULL;
+    assert_int_equal(mp_tls_xfcc_build(s, 0, &got), 0);
+    snprintf(want, sizeof(want), "By=%s;Hash=%s", SPIFFE_WEB, peer->sha256);
+    assert_string_equal(got, want);
+    free(got);
+    assert_int_equal(mp_tls_xfcc_build(s, MP_XFCC_SUBJECT | MP_XFCC_URI | MP_XFCC_DNS, &got), 0);
+    snprintf(want, sizeof(want),
+             "By=%s;Hash=%s;Subject=\"O=mesh,CN=api\";URI=%s;DNS=api.default.svc", SPIFFE_WEB,
+             peer->sha256, SPIFFE_API);
+    assert_string_equal(got, want);
+    free(got);
+    assert_int_equal(mp_tls_xfcc_build(s, MP_XFCC_CERT | MP_XFCC_CHAIN, &got), 0);
+    const char *cert = strstr(got, ";Cert=\"-----BEGIN%20CERTIFICATE-----%0A");
+    assert_non_null(cert);
+    const char *chain = strstr(got, "\";Chain=\"-----BEGIN%20CERTIFICATE-----%0A");
+    assert_non_null(chain);
+    /* the Cert value (up to its closing quote) carries no raw separators */
+    const char *end = strchr(cert + 7, '"');
+    assert_non_null(end);
+    assert_true(end == chain);
+    for (const char *q = cert + 7; q < end; q++)
+        assert_null(strchr("\n =,;+/", *q));
+    free(got);
+    /* without a client certificate there is no element */
+    struct mp_tls_context *sctx2 = server_ctx("web", NULL, NULL, 0, h2_h1);
+    struct mp_tls_context *cctx2 = client_ctx(NULL, "ca", NULL, h2_h1);
+    struct mp_tls_transport *c2, *s2;
+    assert_int_equal(mp_tls_transport_new(cctx2, NULL, &c2), 0);
+    assert_int_equal(mp_tls_transport_new(sctx2, NULL, &s2), 0);
+    pump(c2, s2, &rc_c, &rc_s);
+    assert_int_equal(rc_s, 0);
+    assert_int_equal(mp_tls_xfcc_build(s2, MP_XFCC_URI, &got), MP_ERR_NOTFOUND);
+    mp_tls_transport_free(c);
+    mp_tls_transport_free(s);
+    mp_tls_transport_free(c2);
+    mp_tls_transport_free(s2);
+    mp_tls_context_unref(sctx);
+    mp_tls_context_unref(cctx);
+    mp_tls_context_unref(sctx2);
+    mp_tls_context_unref(cctx2);
 }
 
 /* A TCP probe (connect, close) or a client that leaves mid-handshake is not a
@@ -887,6 +943,7 @@ int main(void)
         cmocka_unit_test(test_crl),
         cmocka_unit_test(test_verify_depth),
         cmocka_unit_test(test_eof_during_handshake_is_not_an_error),
+        cmocka_unit_test(test_xfcc_element),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
