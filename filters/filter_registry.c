@@ -13,6 +13,7 @@ extern const struct mp_http_filter_ops mp_http_filter_rbac;
 extern const struct mp_http_filter_ops mp_http_filter_ext_authz;
 extern const struct mp_http_filter_ops mp_http_filter_ratelimit;
 extern const struct mp_http_filter_ops mp_http_filter_fault;
+extern const struct mp_http_filter_ops mp_http_filter_jwt_authn;
 extern const struct mp_http_filter_ops mp_http_filter_istio_metadata_exchange;
 extern const struct mp_http_filter_ops mp_http_filter_istio_stats;
 extern const struct mp_http_filter_ops mp_http_filter_grpc_stats;
@@ -26,6 +27,7 @@ static const struct mp_http_filter_ops *const registry[] = {
     &mp_http_filter_ext_authz,
     &mp_http_filter_ratelimit,
     &mp_http_filter_fault,
+    &mp_http_filter_jwt_authn,
     &mp_http_filter_istio_metadata_exchange, /* filters/istio_ext.c */
     &mp_http_filter_istio_stats,
     &mp_http_filter_grpc_stats,

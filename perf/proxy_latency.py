@@ -23,8 +23,10 @@ the measured runs (the maximum is shown).
 Each proxy gets the same worker count (--workers: meshproxy/Envoy
 --concurrency, nghttpx --workers, haproxy nbthread), no access or error
 logging on the request path, and a warm-up run before each measured run.
-The order of the targets rotates from round to round; the figures shown are
-medians over --rounds (CPU: total CPU over total requests). As root, every
+The order of the targets rotates from round to round (many short rounds, so
+that bursts of other work on the machine fall on every proxy alike); the
+latencies shown are medians over --rounds of each round's percentiles, the
+CPU figure is all rounds' CPU time over all their requests. As root, every
 process of the benchmark (proxies, h2load, nghttpd) runs SCHED_FIFO at one
 priority (--sched): on a machine shared with other work the latencies then
 measure the proxies, not the run queue. The load is light (well under one
@@ -155,7 +157,7 @@ def prio(args):
 def h2load(port, proto, args, seconds, workdir, tag, pin):
     """Runs h2load at the configured load; returns (sorted durations us, failures)."""
     log = os.path.join(workdir, "h2load-%s.log" % tag)
-    n = args.rate * seconds
+    n = int(args.rate * seconds)
     cmd = ["h2load", "-n", str(n), "-c", str(args.clients), "-m", str(args.streams), "-t", "1",
            "--rps", str(args.rate // args.clients), "--log-file", log]
     if proto == "h1":
@@ -163,7 +165,7 @@ def h2load(port, proto, args, seconds, workdir, tag, pin):
     cmd.append("http://127.0.0.1:%d/index.html" % port)
     if pin:
         cmd = ["taskset", "-c", "0"] + cmd
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 5 + 60,
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=int(seconds * 5) + 60,
                          preexec_fn=prio(args))
     durations, failed = [], 0
     with open(log) as f:
@@ -209,6 +211,9 @@ def measure(t, proto, args, work, rnd):
 
 
 def summary(t, proto):
+    """Latencies: medians over the rounds, so that a round other work on the
+    machine disturbed moves them little. CPU: all rounds' CPU over all their
+    requests (one round's few clock ticks would quantize it coarsely)."""
     runs = t.runs[proto]
     p50 = statistics.median(r[0] for r in runs)
     p99 = statistics.median(r[1] for r in runs)
@@ -219,16 +224,18 @@ def summary(t, proto):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--duration", type=int, default=3, help="seconds per measured run (default 3)")
-    ap.add_argument("--warmup", type=int, default=1, help="seconds of warm-up before each run")
+    ap.add_argument("--duration", type=float, default=2,
+                    help="seconds per measured run (default 2)")
+    ap.add_argument("--warmup", type=float, default=0.5,
+                    help="seconds of warm-up before each run (default 0.5)")
     ap.add_argument("--rate", type=int, default=2000,
                     help="total requests per second, split over the clients (default 2000)")
     ap.add_argument("--clients", type=int, default=4, help="downstream connections (default 4)")
     ap.add_argument("--streams", type=int, default=1,
                     help="max concurrent streams per connection, h2load -m (default 1)")
-    ap.add_argument("--rounds", type=int, default=5,
+    ap.add_argument("--rounds", type=int, default=8,
                     help="rounds, each running every target once in a rotated order; the "
-                         "latencies shown are medians over rounds (default 5)")
+                         "latencies shown are medians over rounds (default 8)")
     ap.add_argument("--workers", type=int, default=1, help="worker threads per proxy (default 1)")
     ap.add_argument("--proto", default="h1,h2", help="downstream protocols (default h1,h2)")
     ap.add_argument("--proxies", default="meshproxy,nghttpx,haproxy",
@@ -296,7 +303,7 @@ def main():
             targets.append(Target(name, port, start(cmd, port, "1")))
 
         print("%s; %d cores; load average %.1f; %d rps over %d connections x %d streams; "
-              "%ds runs x %d rounds; %d worker(s) per proxy; %d-byte responses; sched %s" % (
+              "%gs runs x %d rounds; %d worker(s) per proxy; %d-byte responses; sched %s" % (
                   time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(),
                   os.getloadavg()[0], args.rate, args.clients, args.streams, args.duration,
                   args.rounds, args.workers, args.body, args.sched))

@@ -476,6 +476,10 @@ def part_load(bench, up_port):
                   a.rate, a.clients, a.clusters, a.clusters, a.cycles))
         print("push windows: file write -> last ACK + %.2fs tail; %.1fs of pushing in all, "
               "%.1fs quiet" % (a.tail, sum(b - x for x, b in pushing), sum(b - x for x, b in quiet)))
+        for r, w in zip(pushes, pushing):
+            d, _ = in_windows(reqs, [w])
+            r["window"] = "%d requests, p50 %d us, p99 %d us, max %d us" % (
+                len(d), percentile(d, 50), percentile(d, 99), d[-1] if d else 0)
         for r in pushes:
             acc = ", ".join("%s %s ms" % (k, "/".join(str(v) for v in vs))
                             for k, vs in sorted(r["accepted"].items()))
@@ -484,6 +488,7 @@ def part_load(bench, up_port):
                       "add   " if r["n"] else "remove", a.clusters, r["send"] * 1e3,
                       r["cds_ack"] * 1e3, r["last_ack"] * 1e3, r["sends"], r["nacks"],
                       r["admin_max"] * 1e3, acc))
+            print("         window: %s" % r["window"])
         head = "| %-12s | %9s | %8s | %8s | %6s |"
         print(head % ("window", "requests", "p50 us", "p99 us", "failed"))
         print(head % ("---", "---:", "---:", "---:", "---:"))

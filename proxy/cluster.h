@@ -214,6 +214,10 @@ struct mp_cluster {
 
     uint64_t connect_timeout_ms;          /* default 5000 */
     uint32_t per_connection_buffer_limit; /* default 1 MiB */
+    /* upstream_bind_config.source_address: upstream sockets bind here first
+     * (Istio: 127.0.0.6 for inbound clusters); source_addr_len 0 = none */
+    struct sockaddr_storage source_addr;
+    socklen_t source_addr_len;
 
     struct mp_lb_config lb;
 

@@ -431,6 +431,10 @@ static int setup_chain(struct mp_conn *c, const char *sni, const char *transport
         c->codec = &mp_tcp_proxy_codec;
         int rc = mp_tcp_proxy_init(c);
         if (rc < 0) {
+            /* what init took (upstream socket, state) goes, and the failed
+             * connection is access-logged with its flags, as Envoy does */
+            if (c->codec->destroy)
+                c->codec->destroy(c);
             c->codec = NULL;
             conn_do_close(c);
             return rc;

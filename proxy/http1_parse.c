@@ -167,14 +167,16 @@ static int validate_request(struct mp_http1_parser *p)
     const struct mp_header *te = NULL;
     for (size_t i = 0; i < h->n; i++) {
         const struct mp_header *e = &h->v[i];
-        if (strcmp(e->name, "content-length") == 0)
+        /* names are lower-case; the length picks the candidate */
+        if (e->name_len == 14 && memcmp(e->name, "content-length", 14) == 0)
             n_cl++;
-        else if (strcmp(e->name, "transfer-encoding") == 0) {
+        else if (e->name_len == 17 && memcmp(e->name, "transfer-encoding", 17) == 0) {
             n_te++;
             te = e;
-        } else if (strcmp(e->name, "host") == 0)
+        } else if (e->name_len == 4 && memcmp(e->name, "host", 4) == 0)
             n_host++;
-        else if (strcmp(e->name, "expect") == 0 && strcasecmp(e->value, "100-continue") == 0)
+        else if (e->name_len == 6 && memcmp(e->name, "expect", 6) == 0 &&
+                 strcasecmp(e->value, "100-continue") == 0)
             p->expect_continue = true;
     }
     if (n_cl > 1)

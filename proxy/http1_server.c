@@ -271,7 +271,13 @@ static int h1_encode_headers(void *conn, struct mp_http_stream *s, struct mp_hea
     if (c->closed)
         return MP_ERR_CLOSED;
     const char *st = mp_headers_value(hd, ":status");
-    int status = st ? atoi(st) : 500;
+    int status;
+    /* three digits (every response) without atoi's strtol */
+    if (st && st[0] >= '0' && st[0] <= '9' && st[1] >= '0' && st[1] <= '9' && st[2] >= '0' &&
+        st[2] <= '9' && st[3] == '\0')
+        status = (st[0] - '0') * 100 + (st[1] - '0') * 10 + (st[2] - '0');
+    else
+        status = st ? atoi(st) : 500;
     if (status < 100 || status > 999)
         status = 502;
     bool no_body = h->head_request || status == 204 || status == 304 || status < 200;

@@ -44,6 +44,7 @@ const char *mp_jwt_status_str(enum mp_jwt_status st)
     case MP_JWT_JWKS_KID_ALG_MISMATCH: return "Jwks doesn't have key to match kid or alg from Jwt";
     case MP_JWT_JWKS_NO_VALID_KEYS: return "Jwks doesn't have any valid public key";
     case MP_JWT_ED25519_SIGNATURE_WRONG_LENGTH: return "Jwt ED25519 signature is wrong length";
+    case MP_JWT_SUBJECT_NOT_ALLOWED: return "Jwt subject is not allowed";
     }
     return "Jwt verification fails";
 }

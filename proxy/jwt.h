@@ -44,6 +44,7 @@ enum mp_jwt_status {
     MP_JWT_JWKS_KID_ALG_MISMATCH,
     MP_JWT_JWKS_NO_VALID_KEYS,
     MP_JWT_ED25519_SIGNATURE_WRONG_LENGTH,
+    MP_JWT_SUBJECT_NOT_ALLOWED,
 };
 
 /** Signature algorithms ("alg"). */
@@ -75,7 +76,7 @@ struct mp_jwt {
     size_t n_aud;
     uint64_t exp, nbf, iat; /* 0 when absent */
 
-    char *signed_part;      /* "header.payload" (what the signature covers), NUL-terminated */
+    char *signed_part; /* "header.payload" (what the signature covers), NUL-terminated */
     size_t signed_len;
     const char *payload_b64; /* the payload segment as received (in signed_part) */
     size_t payload_b64_len;

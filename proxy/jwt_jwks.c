@@ -31,13 +31,13 @@ enum key_type { KEY_RSA, KEY_EC, KEY_OCT, KEY_OKP };
 
 struct jwk {
     enum key_type type;
-    char *kid;              /* NULL: none */
-    enum mp_jwt_alg alg;    /* MP_JWT_ALG_NONE: any fitting alg */
-    int curve_nid;          /* EC */
-    EVP_PKEY *pkey;         /* RSA, EC */
-    uint8_t *secret;        /* oct */
+    char *kid;           /* NULL: none */
+    enum mp_jwt_alg alg; /* MP_JWT_ALG_NONE: any fitting alg */
+    int curve_nid;       /* EC */
+    EVP_PKEY *pkey;      /* RSA, EC */
+    uint8_t *secret;     /* oct */
     size_t secret_len;
-    uint8_t ed25519[32];    /* OKP */
+    uint8_t ed25519[32]; /* OKP */
 };
 
 struct mp_jwks {
@@ -507,8 +507,8 @@ enum mp_jwt_status mp_jwks_verify(const struct mp_jwks *jwks, const struct mp_jw
         case KEY_EC: ok = verify_ec(k, jwt); break;
         case KEY_OCT: ok = verify_hmac(k, jwt); break;
         case KEY_OKP:
-            ok = ED25519_verify((const uint8_t *)jwt->signed_part, jwt->signed_len,
-                                jwt->signature, k->ed25519) == 1;
+            ok = ED25519_verify((const uint8_t *)jwt->signed_part, jwt->signed_len, jwt->signature,
+                                k->ed25519) == 1;
             break;
         }
         if (ok)

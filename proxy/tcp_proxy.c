@@ -24,6 +24,7 @@
 #include "snapshot.h"
 #include "tls_context.h"
 #include "tls_transport.h"
+#include "upstream_bind.h"
 #include "xds_translate_listener.h"
 
 struct tcpp {
@@ -439,6 +440,11 @@ int mp_tcp_proxy_init(struct mp_conn *c)
     if (t->host->addr.ss_family != AF_UNIX) {
         int one = 1;
         setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (mp_upstream_bind_source(t->fd, &t->ce->cluster->source_addr,
+                                t->ce->cluster->source_addr_len, &t->host->addr) < 0) {
+        t->flags |= MP_RF_UPSTREAM_CONNECT_FAIL;
+        return MP_ERR_IO;
     }
     if (t->ce->stats) {
         mp_counter_inc(t->ce->stats->cx_total, slot, 1);

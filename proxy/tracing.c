@@ -13,8 +13,10 @@
 #include "http_headers.h"
 #include "http_stream.h"
 #include "mp_common.h"
+#include "stats.h"
 #include "tracing_context.h"
 #include "tracing_export.h"
+#include "worker.h"
 #include "xds_translate_listener.h"
 
 /* node identity: set on the main thread before workers start */
@@ -77,14 +79,10 @@ static enum mp_trace_status rid_status(const struct mp_header *rid)
     if (!rid || rid->value_len != 36)
         return MP_TRACE_NO_TRACE;
     switch (rid->value[TRACE_POS]) {
-    case '9':
-        return MP_TRACE_SAMPLED;
-    case 'a':
-        return MP_TRACE_FORCED;
-    case 'b':
-        return MP_TRACE_CLIENT;
-    default:
-        return MP_TRACE_NO_TRACE;
+    case '9': return MP_TRACE_SAMPLED;
+    case 'a': return MP_TRACE_FORCED;
+    case 'b': return MP_TRACE_CLIENT;
+    default: return MP_TRACE_NO_TRACE;
     }
 }
 
@@ -228,12 +226,52 @@ static struct mp_span *span_new(const struct mp_tracing_config *cfg, const char 
     return sp;
 }
 
+/* Envoy's http.<stat_prefix>.tracing.* counters, by decision. Handles are
+ * cached per worker by stat_prefix (registration takes the registry's mutex:
+ * once per HCM and worker, never per request). */
+struct decision_stats {
+    const char *prefix; /* the HCM's string (the cache key) */
+    char *copy;         /* and its text: an address reused by another HCM must not match */
+    struct mp_counter *c[4];
+};
+static _Thread_local struct decision_stats dstats[32];
+
+static void count_decision(struct mp_http_stream *s, enum mp_trace_status st)
+{
+    const char *prefix = s->hcm->stat_prefix;
+    if (!s->worker || !s->worker->stats || !prefix)
+        return;
+    struct decision_stats *d = &dstats[((uintptr_t)prefix >> 4) % MP_ARRAY_LEN(dstats)];
+    if (d->prefix != prefix || !d->copy || strcmp(d->copy, prefix) != 0) {
+        static const char *const names[] = {"not_traceable", "random_sampling", "client_enabled",
+                                            "service_forced"};
+        char *copy = strdup(prefix);
+        if (!copy)
+            return;
+        free(d->copy);
+        d->copy = copy;
+        for (int i = 0; i < 4; i++)
+            d->c[i] = mp_stats_counterf(s->worker->stats, "http.%s.tracing.%s", prefix, names[i]);
+        d->prefix = prefix;
+    }
+    mp_counter_inc(d->c[st], s->worker->index, 1);
+}
+
+void mp_tracing_stats_thread_exit(void)
+{
+    for (size_t i = 0; i < MP_ARRAY_LEN(dstats); i++) {
+        free(dstats[i].copy);
+        memset(&dstats[i], 0, sizeof(dstats[i]));
+    }
+}
+
 void mp_tracing_stream_start(struct mp_http_stream *s)
 {
     const struct mp_tracing_config *cfg = s->hcm->tracing;
     if (!cfg || s->span)
         return;
     enum mp_trace_status st = mp_tracing_decide(cfg, &s->req);
+    count_decision(s, st);
     struct mp_trace_context in;
     int have = cfg->provider == MP_TRACING_ZIPKIN ? mp_trace_context_extract_b3(&s->req, &in)
                                                   : mp_trace_context_extract_w3c(&s->req, &in);
@@ -249,6 +287,9 @@ void mp_tracing_stream_start(struct mp_http_stream *s)
     if (!sp)
         return;
     sp->kind = cfg->egress ? MP_SPAN_CLIENT : MP_SPAN_SERVER;
+    /* Envoy: the span starts with the stream (its first byte), not at our decision */
+    sp->start_wall_us = s->start_wall_us;
+    sp->start_mono_us = s->start_mono_us;
     bool traced = st != MP_TRACE_NO_TRACE;
     if (have == 1) {
         sp->ctx = in;
@@ -266,9 +307,8 @@ void mp_tracing_stream_start(struct mp_http_stream *s)
         sp->sampled = have == 0 && in.sampled >= 0 ? in.sampled == 1 : traced;
         sp->ctx.span_id = mp_tracing_random_id();
         sp->ctx.trace_id = sp->ctx.span_id;
-        sp->ctx.trace_id_high = (cfg->trace_id_128bit || cfg->provider == MP_TRACING_OTEL)
-                                    ? mp_tracing_random_id()
-                                    : 0;
+        sp->ctx.trace_id_high =
+            (cfg->trace_id_128bit || cfg->provider == MP_TRACING_OTEL) ? mp_tracing_random_id() : 0;
         sp->ctx.has_parent = false;
         sp->ctx.debug = have == 0 && in.debug;
         sp->ctx.tracestate[0] = '\0';
@@ -355,7 +395,9 @@ static void downstream_tags(struct mp_span *sp, struct mp_http_stream *s)
                          or_dash(mp_headers_value(rq, "x-envoy-downstream-service-cluster")));
     mp_span_set_tag_cstr(sp, "user_agent", or_dash(mp_headers_value(rq, "user-agent")));
     mp_span_set_tag_cstr(sp, "http.protocol",
-                         s->protocol == 2 ? "HTTP/2" : s->protocol == 10 ? "HTTP/1.0" : "HTTP/1.1");
+                         s->protocol == 2    ? "HTTP/2"
+                         : s->protocol == 10 ? "HTTP/1.0"
+                                             : "HTTP/1.1");
     char ip[64];
     uint16_t port;
     split_addr(s->downstream_remote, ip, sizeof(ip), &port);
@@ -385,7 +427,7 @@ static void downstream_tags(struct mp_span *sp, struct mp_http_stream *s)
         else if (t->kind == MP_TRACING_TAG_HEADER)
             v = mp_headers_value(rq, t->value);
         else
-            v = getenv(t->value);
+            v = t->env_value;
         if (!v)
             v = t->default_value;
         if (v)
@@ -401,6 +443,15 @@ static void status_tags(struct mp_span *sp, const struct mp_http_stream *s)
         mp_span_set_tag_cstr(sp, "http.status_code", "0");
     if (s->status >= 500 || s->status == 0)
         mp_span_set_tag_cstr(sp, "error", "true");
+}
+
+static void span_log(struct mp_span *sp, const struct mp_http_stream *s, int64_t mono_us,
+                     const char *event)
+{
+    if (mono_us < 0 || sp->n_logs >= MP_SPAN_MAX_LOGS)
+        return;
+    sp->logs[sp->n_logs].wall_us = s->start_wall_us + (mono_us - s->start_mono_us);
+    sp->logs[sp->n_logs++].event = event;
 }
 
 void mp_tracing_stream_finish(struct mp_http_stream *s)
@@ -420,6 +471,13 @@ void mp_tracing_stream_finish(struct mp_http_stream *s)
     }
     downstream_tags(sp, s);
     status_tags(sp, s);
+    if (sp->cfg->verbose) {
+        /* Envoy's verbose span logs, from the stream's timestamps */
+        span_log(sp, s, s->req_done_us, "last_downstream_rx_byte_received");
+        span_log(sp, s, s->first_resp_us, "first_downstream_tx_byte_sent");
+        if (s->resp_complete)
+            span_log(sp, s, now, "last_downstream_tx_byte_sent");
+    }
     if (child) {
         child->duration_us = now - child->start_mono_us;
         mp_span_set_tag_cstr(child, "component", "proxy");

@@ -49,6 +49,8 @@ struct mp_tracing_custom_tag {
     enum mp_tracing_tag_kind kind;
     char *value;         /* literal value, or the header name (lower case) */
     char *default_value; /* header / environment default; NULL when unset */
+    char *env_value;     /* environment: the variable's value at translation (as Envoy reads
+                            it once), or NULL when unset */
 };
 
 /** The HCM's tracing, translated; immutable, shared by all workers. */
@@ -61,7 +63,7 @@ struct mp_tracing_config {
     bool verbose;
     uint32_t max_path_tag_length; /* default 256 */
     bool spawn_upstream_span;     /* default false */
-    bool egress; /* span kind CLIENT (traffic_direction OUTBOUND), else SERVER */
+    bool egress;                  /* span kind CLIENT (traffic_direction OUTBOUND), else SERVER */
     struct mp_tracing_custom_tag *custom_tags;
     size_t n_custom_tags;
 
@@ -84,8 +86,8 @@ struct mp_trace_context {
     uint64_t span_id;
     uint64_t parent_id; /* valid when has_parent */
     bool has_parent;
-    int sampled; /* -1 not stated, 0 or 1 */
-    bool debug;  /* x-b3-flags: 1 / b3 "d" */
+    int sampled;          /* -1 not stated, 0 or 1 */
+    bool debug;           /* x-b3-flags: 1 / b3 "d" */
     char tracestate[256]; /* W3C tracestate, passed through; "" when none */
 };
 
@@ -99,6 +101,14 @@ struct mp_span_tag {
     char *key;
     char *value;
 };
+
+/** A timed event on a span (verbose tracing): a Zipkin annotation, an OTLP span event. */
+struct mp_span_log {
+    int64_t wall_us;
+    const char *event; /* a static string, e.g. "last_downstream_rx_byte_received" */
+};
+
+#define MP_SPAN_MAX_LOGS 4
 
 /** A finished or running span. */
 struct mp_span {
@@ -118,6 +128,8 @@ struct mp_span {
     char remote_ip[64];
     uint16_t remote_port;
     struct mp_span *child; /* spawn_upstream_span: the upstream CLIENT span, until finished */
+    struct mp_span_log logs[MP_SPAN_MAX_LOGS];
+    size_t n_logs;
 };
 
 /** A growable byte buffer for span encoders; oom sticks once an append failed. */
@@ -202,6 +214,12 @@ void mp_tracing_stream_inject(struct mp_http_stream *s, struct mp_headers *h);
  * once when the stream is logged.
  */
 void mp_tracing_stream_finish(struct mp_http_stream *s);
+
+/**
+ * Frees this thread's cache of http.<prefix>.tracing.* counter handles
+ * (mp_tracing_thread_exit calls it).
+ */
+void mp_tracing_stats_thread_exit(void);
 
 /** Frees a span and its tags. NULL is a no-op. */
 void mp_span_free(struct mp_span *sp);

@@ -18,7 +18,7 @@ typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConn
     hcm_tracing_pb;
 
 #define ZIPKIN_TYPE "envoy.config.trace.v3.ZipkinConfig"
-#define OTEL_TYPE "envoy.config.trace.v3.OpenTelemetryConfig"
+#define OTEL_TYPE   "envoy.config.trace.v3.OpenTelemetryConfig"
 
 /* Set on the main thread before workers start; read-only afterwards. */
 static Envoy__Config__Trace__V3__Tracing__Http *bootstrap_http;
@@ -31,6 +31,7 @@ void mp_tracing_config_free(struct mp_tracing_config *cfg)
         free(cfg->custom_tags[i].tag);
         free(cfg->custom_tags[i].value);
         free(cfg->custom_tags[i].default_value);
+        free(cfg->custom_tags[i].env_value);
     }
     free(cfg->custom_tags);
     free(cfg->collector_cluster);
@@ -73,14 +74,13 @@ static int zipkin(struct mp_tracing_config *c, const Envoy__Config__Trace__V3__Z
         return mp_set_err(err, "collector_endpoint: must be set");
     if (z->collector_endpoint_version !=
         ENVOY__CONFIG__TRACE__V3__ZIPKIN_CONFIG__COLLECTOR_ENDPOINT_VERSION__HTTP_JSON)
-        return mp_set_err(err,
-                          "collector_endpoint_version: only HTTP_JSON is supported (got %d)",
+        return mp_set_err(err, "collector_endpoint_version: only HTTP_JSON is supported (got %d)",
                           (int)z->collector_endpoint_version);
     c->provider = MP_TRACING_ZIPKIN;
     c->collector_cluster = strdup(z->collector_cluster);
     c->collector_endpoint = strdup(z->collector_endpoint);
-    c->collector_hostname = strdup(*z->collector_hostname ? z->collector_hostname
-                                                          : z->collector_cluster);
+    c->collector_hostname =
+        strdup(*z->collector_hostname ? z->collector_hostname : z->collector_cluster);
     c->trace_id_128bit = z->trace_id_128bit;
     c->shared_span_context = z->shared_span_context ? z->shared_span_context->value : true;
     if (!c->collector_cluster || !c->collector_endpoint || !c->collector_hostname)
@@ -104,16 +104,18 @@ static int otel(struct mp_tracing_config *c, const Envoy__Config__Trace__V3__Ope
         return mp_set_err(err, "grpc_service: envoy_grpc.cluster_name or google_grpc.target_uri "
                                "must be set");
     if (g->timeout)
-        c->timeout_ms = (uint64_t)g->timeout->seconds * 1000 + (uint64_t)g->timeout->nanos / 1000000;
+        c->timeout_ms =
+            (uint64_t)g->timeout->seconds * 1000 + (uint64_t)g->timeout->nanos / 1000000;
     c->provider = MP_TRACING_OTEL;
     c->service_name = strdup(*o->service_name ? o->service_name : "unknown_service:meshproxy");
     return c->service_name ? 0 : MP_ERR_NOMEM;
 }
 
-static int provider(struct mp_tracing_config *c, const Envoy__Config__Trace__V3__Tracing__Http *http,
-                    char **err)
+static int provider(struct mp_tracing_config *c,
+                    const Envoy__Config__Trace__V3__Tracing__Http *http, char **err)
 {
-    if (http->config_type_case != ENVOY__CONFIG__TRACE__V3__TRACING__HTTP__CONFIG_TYPE_TYPED_CONFIG ||
+    if (http->config_type_case !=
+            ENVOY__CONFIG__TRACE__V3__TRACING__HTTP__CONFIG_TYPE_TYPED_CONFIG ||
         !http->typed_config)
         return mp_set_err(err, "typed_config: must be set for tracer \"%s\"", http->name);
     const Google__Protobuf__Any *any = http->typed_config;
@@ -135,8 +137,9 @@ static int provider(struct mp_tracing_config *c, const Envoy__Config__Trace__V3_
         rc = otel(c, o, err);
         envoy__config__trace__v3__open_telemetry_config__free_unpacked(o, NULL);
     } else {
-        return mp_set_err(err, "typed_config: unsupported tracer type %s (supported: " ZIPKIN_TYPE
-                               ", " OTEL_TYPE ")",
+        return mp_set_err(err,
+                          "typed_config: unsupported tracer type %s (supported: " ZIPKIN_TYPE
+                          ", " OTEL_TYPE ")",
                           t);
     }
     if (rc < 0)
@@ -144,8 +147,9 @@ static int provider(struct mp_tracing_config *c, const Envoy__Config__Trace__V3_
     return rc;
 }
 
-static int custom_tag(struct mp_tracing_custom_tag *t, const Envoy__Type__Tracing__V3__CustomTag *pb,
-                      char **err)
+/* Returns 0, 1 when the tag is skipped (metadata), or a negative MP_ERR_*. */
+static int custom_tag(struct mp_tracing_custom_tag *t,
+                      const Envoy__Type__Tracing__V3__CustomTag *pb, char **err)
 {
     if (!pb->tag || !*pb->tag)
         return mp_set_err(err, "tag: must be set");
@@ -165,8 +169,13 @@ static int custom_tag(struct mp_tracing_custom_tag *t, const Envoy__Type__Tracin
         value = pb->request_header->name;
         def = pb->request_header->default_value;
         break;
+    case ENVOY__TYPE__TRACING__V3__CUSTOM_TAG__TYPE_METADATA:
+        /* no metadata reaches spans here yet: skipped rather than refusing the
+         * whole listener for one tag */
+        return 1;
     default:
-        return mp_set_err(err, "type: only literal, environment and request_header are supported");
+        return mp_set_err(err, "type: one of literal, environment, request_header or metadata "
+                               "is required");
     }
     if (t->kind != MP_TRACING_TAG_LITERAL && (!value || !*value))
         return mp_set_err(err, "name: must be set");
@@ -175,6 +184,11 @@ static int custom_tag(struct mp_tracing_custom_tag *t, const Envoy__Type__Tracin
     t->default_value = dup_nonempty(def);
     if (!t->tag || !t->value || (def && *def && !t->default_value))
         return MP_ERR_NOMEM;
+    if (t->kind == MP_TRACING_TAG_ENV) {
+        const char *e = getenv(t->value); /* once, here: not on the request path */
+        if (e && !(t->env_value = strdup(e)))
+            return MP_ERR_NOMEM;
+    }
     if (t->kind == MP_TRACING_TAG_HEADER)
         for (char *p = t->value; *p; p++)
             *p = (char)tolower((unsigned char)*p);
@@ -186,7 +200,8 @@ int mp_tracing_config_from_pb(const hcm_tracing_pb *pb,
                               struct mp_tracing_config **out, char **err)
 {
     *out = NULL;
-    const Envoy__Config__Trace__V3__Tracing__Http *http = pb && pb->provider ? pb->provider : bootstrap;
+    const Envoy__Config__Trace__V3__Tracing__Http *http =
+        pb && pb->provider ? pb->provider : bootstrap;
     if (!pb || !http)
         return 0; /* Envoy: tracing without a provider traces nothing */
     struct mp_tracing_config *c = calloc(1, sizeof(*c));
@@ -209,11 +224,14 @@ int mp_tracing_config_from_pb(const hcm_tracing_pb *pb,
             goto fail;
         }
         for (size_t i = 0; i < pb->n_custom_tags; i++) {
-            c->n_custom_tags = i + 1;
-            if ((rc = custom_tag(&c->custom_tags[i], pb->custom_tags[i], err)) < 0) {
+            size_t n = c->n_custom_tags++; /* counted first: a half-made entry is freed too */
+            rc = custom_tag(&c->custom_tags[n], pb->custom_tags[i], err);
+            if (rc < 0) {
                 mp_err_prefix(err, "custom_tags[%zu]", i);
                 goto fail;
             }
+            if (rc == 1)
+                c->n_custom_tags = n; /* skipped; the entry is still all zero */
         }
     }
     if ((rc = provider(c, http, err)) < 0) {

@@ -20,12 +20,13 @@
 #include "http_stream.h"
 #include "mp_common.h"
 #include "server.h"
+#include "stats.h"
 #include "tracing_otel.h"
 #include "tracing_zipkin.h"
 #include "worker.h"
 
-#define MAX_INFLIGHT 8          /* per thread; more flushes drop their spans */
-#define EXPORT_TIMEOUT_S 5.0    /* a collector slower than this loses the batch */
+#define MAX_INFLIGHT       8    /* per thread; more flushes drop their spans */
+#define EXPORT_TIMEOUT_S   5.0  /* a collector slower than this loses the batch */
 #define MAX_BUFFERED_SPANS 1000 /* a collector that cannot keep up loses spans */
 
 /* One collector's buffer on this thread. */
@@ -50,6 +51,19 @@ struct post {
     ev_timer timer;
     char *req;
     size_t len, off;
+    char head[16]; /* the answer's first bytes: "HTTP/1.1 202" */
+    size_t head_len;
+};
+
+/* Envoy's tracer stats (tracing.zipkin.*, tracing.opentelemetry.*), per provider. */
+enum {
+    ST_SPANS_SENT,
+    ST_TIMER_FLUSHED,
+    ST_REPORTS_SENT,
+    ST_REPORTS_DROPPED,
+    ST_REPORTS_FAILED,
+    ST_SKIPPED_NO_CLUSTER,
+    ST_N
 };
 
 /* One OTLP call in flight. */
@@ -68,9 +82,31 @@ struct tstate {
     struct call *calls;
     size_t n_inflight;
     uint64_t dropped;
+    struct mp_counter *stats[2][ST_N]; /* [provider - 1] */
+    bool stats_ready;
 };
 
 static _Thread_local struct tstate T;
+
+static void count(enum mp_tracing_provider p, int which, uint64_t n)
+{
+    if (T.stats_ready && T.worker)
+        mp_counter_inc(T.stats[p - 1][which], T.worker->index, n);
+}
+
+static void stats_init(void)
+{
+    static const char *const prov[] = {"zipkin", "opentelemetry"};
+    static const char *const names[] = {"spans_sent",     "timer_flushed",
+                                        "reports_sent",   "reports_dropped",
+                                        "reports_failed", "reports_skipped_no_cluster"};
+    if (T.stats_ready || !T.worker || !T.worker->stats)
+        return;
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < ST_N; i++)
+            T.stats[p][i] = mp_stats_counterf(T.worker->stats, "tracing.%s.%s", prov[p], names[i]);
+    T.stats_ready = true;
+}
 
 uint64_t mp_tracing_thread_dropped(void)
 {
@@ -172,6 +208,16 @@ static void post_free(struct post *p)
     free(p);
 }
 
+/* The POST is over: Envoy counts a 2xx answer as sent, another as dropped. */
+static void post_done(struct post *p)
+{
+    if (p->head_len >= 10 && memcmp(p->head, "HTTP/1.", 7) == 0)
+        count(MP_TRACING_ZIPKIN, p->head[9] == '2' ? ST_REPORTS_SENT : ST_REPORTS_DROPPED, 1);
+    else
+        count(MP_TRACING_ZIPKIN, ST_REPORTS_FAILED, 1);
+    post_free(p);
+}
+
 static void post_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -182,7 +228,7 @@ static void post_io_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
         if (n <= 0) {
-            post_free(p);
+            post_done(p);
             return;
         }
         p->off += (size_t)n;
@@ -198,15 +244,20 @@ static void post_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     ssize_t n = recv(p->fd, buf, sizeof(buf), 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
+    if (n > 0 && p->head_len < sizeof(p->head)) {
+        size_t take = MP_MIN((size_t)n, sizeof(p->head) - p->head_len);
+        memcpy(p->head + p->head_len, buf, take);
+        p->head_len += take;
+    }
     if (n <= 0)
-        post_free(p); /* answer complete (Connection: close) or failed: either way done */
+        post_done(p); /* answer complete (Connection: close) or failed: either way done */
 }
 
 static void post_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)loop;
     (void)revents;
-    post_free(t->data);
+    post_done(t->data);
 }
 
 static int zipkin_start_post(struct sink *k)
@@ -292,10 +343,10 @@ static void zipkin_post_blocking(struct sink *k)
 
 static void call_done(void *arg, int status, const char *message, const uint8_t *resp, size_t len)
 {
-    (void)status;
     (void)message;
     (void)resp;
     (void)len;
+    count(MP_TRACING_OTEL, status == 0 ? ST_REPORTS_SENT : ST_REPORTS_FAILED, 1);
     struct call *c = arg;
     for (struct call **pp = &T.calls; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
@@ -339,15 +390,35 @@ static int otel_start_call(struct sink *k)
 
 /* ---- flush ----------------------------------------------------------------- */
 
+/* The collector's address from the worker's configuration (one pick of the
+ * cluster's load balancer per flush); a google_grpc target_uri is used as it
+ * is. On failure the last address stays. */
+static void resolve(struct sink *k, const struct mp_snapshot *snap)
+{
+    char target[sizeof(k->target)];
+    if (T.worker && snap &&
+        mp_filter_cluster_target(T.worker, snap, k->cluster, target, sizeof(target)) == 0)
+        memcpy(k->target, target, sizeof(target));
+    else if (k->provider == MP_TRACING_OTEL && strlen(k->cluster) < sizeof(target))
+        strcpy(k->target, k->cluster);
+}
+
 static void sink_flush(struct sink *k)
 {
     if (k->n_spans == 0)
         return;
+    resolve(k, T.worker ? T.worker->snap : NULL);
     int rc = MP_ERR_LIMIT;
-    if (!k->body.oom && T.n_inflight < MAX_INFLIGHT && T.loop)
+    if (!k->target[0])
+        rc = MP_ERR_NOTFOUND;
+    else if (!k->body.oom && T.n_inflight < MAX_INFLIGHT && T.loop)
         rc = k->provider == MP_TRACING_ZIPKIN ? zipkin_start_post(k) : otel_start_call(k);
-    if (rc < 0)
+    if (rc == 0) {
+        count(k->provider, ST_SPANS_SENT, k->n_spans);
+    } else {
         T.dropped += k->n_spans;
+        count(k->provider, rc == MP_ERR_NOTFOUND ? ST_SKIPPED_NO_CLUSTER : ST_REPORTS_FAILED, 1);
+    }
     k->n_spans = 0;
     k->body.len = 0;
     k->body.oom = false;
@@ -358,8 +429,11 @@ static void flush_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)t;
     (void)revents;
-    for (struct sink *k = T.sinks; k; k = k->next)
+    for (struct sink *k = T.sinks; k; k = k->next) {
+        if (k->n_spans)
+            count(k->provider, ST_TIMER_FLUSHED, 1);
         sink_flush(k);
+    }
 }
 
 void mp_tracing_export_span(struct mp_http_stream *s, struct mp_span *sp)
@@ -374,6 +448,7 @@ void mp_tracing_export_span(struct mp_http_stream *s, struct mp_span *sp)
     if (!T.loop) {
         T.loop = s->worker->loop;
         T.worker = s->worker;
+        stats_init();
     }
     if (!T.timer_ready) {
         ev_timer_init(&T.flush, flush_cb, MP_TRACING_FLUSH_INTERVAL_MS / 1000.0,
@@ -382,14 +457,8 @@ void mp_tracing_export_span(struct mp_http_stream *s, struct mp_span *sp)
         ev_unref(T.loop); /* the flush timer alone does not keep the loop alive */
         T.timer_ready = true;
     }
-    /* the collector's address as the stream's configuration has it; a
-     * google_grpc target_uri is used as it is */
-    char target[sizeof(k->target)];
-    if (mp_filter_cluster_target(s->worker, s->snap, cfg->collector_cluster, target,
-                                 sizeof(target)) == 0)
-        memcpy(k->target, target, sizeof(target));
-    else if (cfg->provider == MP_TRACING_OTEL && strlen(cfg->collector_cluster) < sizeof(target))
-        strcpy(k->target, cfg->collector_cluster);
+    if (!k->target[0])
+        resolve(k, s->snap);
     if (k->n_spans >= MAX_BUFFERED_SPANS) {
         T.dropped++;
         mp_span_free(sp);
@@ -422,8 +491,11 @@ void mp_tracing_thread_exit(void)
     while (T.sinks) {
         struct sink *k = T.sinks;
         T.sinks = k->next;
-        if (k->n_spans && k->provider == MP_TRACING_ZIPKIN && !k->body.oom)
+        if (k->n_spans && k->provider == MP_TRACING_ZIPKIN && !k->body.oom && k->target[0])
             zipkin_post_blocking(k);
+        else if (k->n_spans && k->provider == MP_TRACING_OTEL && !k->body.oom && k->target[0] &&
+                 otel_start_call(k) == 0)
+            ; /* the grpc thread sends it; its answer is dropped with this thread's calls below */
         else
             T.dropped += k->n_spans;
         sink_free(k);
@@ -442,6 +514,8 @@ void mp_tracing_thread_exit(void)
         ev_timer_stop(T.loop, &T.flush);
     }
     T.timer_ready = false;
+    T.stats_ready = false;
     T.loop = NULL;
     T.worker = NULL;
+    mp_tracing_stats_thread_exit();
 }

@@ -19,7 +19,7 @@
 #include "tracing.h"
 
 /** Envoy's defaults (runtime tracing.zipkin.min_flush_spans / flush_interval_ms). */
-#define MP_TRACING_MIN_FLUSH_SPANS 5
+#define MP_TRACING_MIN_FLUSH_SPANS   5
 #define MP_TRACING_FLUSH_INTERVAL_MS 5000
 
 /**
@@ -30,11 +30,12 @@
 void mp_tracing_export_span(struct mp_http_stream *s, struct mp_span *sp);
 
 /**
- * Worker exit: sends what this thread still buffers (blocking, bounded by one
- * second per collector; OpenTelemetry buffers are dropped since the grpc
- * thread answers on a loop that is going away), ends exports in flight and
- * frees the thread's tracing state. Call from the worker thread while its
- * loop still exists.
+ * Worker exit: sends what this thread still buffers (Zipkin: blocking,
+ * bounded by one second per collector; OpenTelemetry: handed to the grpc
+ * thread, its answer ignored: best effort, since the server stops the grpc
+ * thread right after the workers, often before a fresh channel connects),
+ * ends exports in flight and frees the thread's
+ * tracing state. Call from the worker thread while its loop still exists.
  */
 void mp_tracing_thread_exit(void);
 

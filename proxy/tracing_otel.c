@@ -95,6 +95,16 @@ void mp_otel_encode_span(const struct mp_span *sp, struct mp_trace_buf *b)
     fixed64_field(&m, 8, start + (uint64_t)(sp->duration_us > 0 ? sp->duration_us : 0) * 1000);
     for (size_t i = 0; i < sp->n_tags; i++)
         kv(&m, 9, sp->tags[i].key, sp->tags[i].value);
+    for (size_t i = 0; i < sp->n_logs; i++) {
+        struct mp_trace_buf ev = {0}; /* Span.Event{time_unix_nano, name} */
+        fixed64_field(&ev, 1, (uint64_t)sp->logs[i].wall_us * 1000);
+        string_field(&ev, 2, sp->logs[i].event);
+        if (ev.oom)
+            m.oom = true;
+        else
+            bytes_field(&m, 11, ev.p, ev.len);
+        mp_trace_buf_free(&ev);
+    }
     const char *err = mp_span_tag(sp, "error");
     if (err && strcmp(err, "true") == 0) {
         struct mp_trace_buf st = {0};
@@ -129,7 +139,8 @@ int mp_otel_export_request(const struct mp_trace_buf *spans, const char *service
         bytes_field(&rs, 2, scope_spans.p, scope_spans.len);
     if (!rs.oom && !scope.oom && !scope_spans.oom && !resource.oom)
         bytes_field(out, 1, rs.p, rs.len);
-    int rc = (scope.oom || scope_spans.oom || resource.oom || rs.oom || out->oom) ? MP_ERR_NOMEM : 0;
+    int rc =
+        (scope.oom || scope_spans.oom || resource.oom || rs.oom || out->oom) ? MP_ERR_NOMEM : 0;
     mp_trace_buf_free(&scope);
     mp_trace_buf_free(&scope_spans);
     mp_trace_buf_free(&resource);

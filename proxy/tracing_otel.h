@@ -14,7 +14,8 @@
 /**
  * Appends sp to b as one serialized opentelemetry.proto.trace.v1.Span
  * (trace_id, span_id, trace_state, parent_span_id, name, kind SERVER/CLIENT,
- * start/end time, tags as string attributes, status ERROR when the span has
+ * start/end time, tags as string attributes, verbose span logs as events,
+ * status ERROR when the span has
  * error=true), framed as field 2 of ScopeSpans (tag and length), so that a
  * flush concatenates spans. Failure shows as b->oom.
  */

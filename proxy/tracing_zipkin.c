@@ -86,7 +86,8 @@ void mp_zipkin_encode_span(const struct mp_span *sp, const char *service, struct
         mp_trace_buf_puts(b, id);
         mp_trace_buf_puts(b, "\"");
     }
-    mp_trace_buf_puts(b, sp->kind == MP_SPAN_CLIENT ? ",\"kind\":\"CLIENT\"" : ",\"kind\":\"SERVER\"");
+    mp_trace_buf_puts(b,
+                      sp->kind == MP_SPAN_CLIENT ? ",\"kind\":\"CLIENT\"" : ",\"kind\":\"SERVER\"");
     mp_trace_buf_puts(b, ",\"name\":");
     mp_zipkin_json_string(b, sp->name);
     snprintf(num, sizeof(num), ",\"timestamp\":%lld,\"duration\":%lld",
@@ -102,6 +103,17 @@ void mp_zipkin_encode_span(const struct mp_span *sp, const char *service, struct
         mp_trace_buf_puts(b, ",\"shared\":true");
     if (sp->ctx.debug)
         mp_trace_buf_puts(b, ",\"debug\":true");
+    if (sp->n_logs) {
+        mp_trace_buf_puts(b, ",\"annotations\":[");
+        for (size_t i = 0; i < sp->n_logs; i++) {
+            snprintf(num, sizeof(num), "%s{\"timestamp\":%lld,\"value\":", i ? "," : "",
+                     (long long)sp->logs[i].wall_us);
+            mp_trace_buf_puts(b, num);
+            mp_zipkin_json_string(b, sp->logs[i].event);
+            mp_trace_buf_puts(b, "}");
+        }
+        mp_trace_buf_puts(b, "]");
+    }
     mp_trace_buf_puts(b, ",\"tags\":{");
     for (size_t i = 0; i < sp->n_tags; i++) {
         if (i)

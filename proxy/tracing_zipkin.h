@@ -12,7 +12,7 @@
  * parentId, kind (SERVER / CLIENT, Envoy's sr/ss and cs/cr annotations in
  * v2 form), name, timestamp and duration (µs), localEndpoint (serviceName,
  * ipv4/ipv6), remoteEndpoint, shared (a server span sharing its client's
- * id), debug, tags. Failure shows as b->oom.
+ * id), debug, annotations (verbose span logs), tags. Failure shows as b->oom.
  */
 void mp_zipkin_encode_span(const struct mp_span *sp, const char *service, struct mp_trace_buf *b);
 

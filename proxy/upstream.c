@@ -21,6 +21,7 @@
 #include "snapshot.h"
 #include "tls_context.h"
 #include "tls_transport.h"
+#include "upstream_bind.h"
 #include "upstream_int.h"
 
 struct mp_pool_set {
@@ -415,6 +416,11 @@ static struct upconn *upconn_new(struct mp_pool *p)
         int one = 1;
         setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
+    if (mp_upstream_bind_source(u->fd, &p->source_addr, p->source_addr_len, &p->addr) < 0) {
+        close(u->fd);
+        free(u);
+        return NULL;
+    }
     mp_buffer_init(&u->in);
     mp_buffer_init(&u->out);
     mp_buffer_init(&u->raw_in);
@@ -526,6 +532,8 @@ static struct mp_pool *pool_get(struct mp_worker *w, const struct mp_snapshot_cl
             strcmp(p->host_str, h->addr_str) == 0) {
             /* cluster settings may have changed with a new snapshot */
             p->connect_timeout_ms = c->connect_timeout_ms;
+            memcpy(&p->source_addr, &c->source_addr, sizeof(p->source_addr));
+            p->source_addr_len = c->source_addr_len;
             p->idle_timeout_ms = c->idle_timeout_ms;
             p->stats = ce->stats;
             if (p->tls != tls) {
@@ -554,6 +562,8 @@ static struct mp_pool *pool_get(struct mp_worker *w, const struct mp_snapshot_cl
     p->proto = proto;
     p->ops = proto == MP_UPSTREAM_PROTO_HTTP2 ? &mp_pool_http2_ops : &mp_pool_http1_ops;
     p->connect_timeout_ms = c->connect_timeout_ms;
+    memcpy(&p->source_addr, &c->source_addr, sizeof(p->source_addr));
+    p->source_addr_len = c->source_addr_len;
     p->idle_timeout_ms = c->idle_timeout_ms;
     p->max_requests_per_conn = c->max_requests_per_connection;
     p->max_connections = c->circuit_breakers[0].max_connections;

@@ -49,6 +49,8 @@ struct mp_pool {
     enum mp_upstream_proto proto;
     const struct upconn_ops *ops;
     uint64_t connect_timeout_ms;
+    struct sockaddr_storage source_addr; /* the cluster's upstream_bind_config */
+    socklen_t source_addr_len;           /* 0: no bind */
     uint64_t idle_timeout_ms;
     uint32_t max_requests_per_conn;
     uint32_t max_connections;

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1076,6 +1077,72 @@ static int dns_settings(const Cluster *pb, struct mp_cluster *c, char **err)
     return 0;
 }
 
+/* upstream_bind_config: the source address of upstream connections (Istio
+ * sends 127.0.0.6 on inbound clusters). Options meshproxy does not apply are
+ * refused rather than ignored. */
+static int bind_config(const Envoy__Config__Core__V3__BindConfig *pb, struct mp_cluster *c,
+                       char **err)
+{
+    if (pb == NULL)
+        return 0;
+    if ((pb->freebind && pb->freebind->value) || pb->n_socket_options ||
+        pb->n_extra_source_addresses || pb->local_address_selector)
+        return mp_set_err(err, "upstream_bind_config: only source_address is supported");
+    const Envoy__Config__Core__V3__SocketAddress *sa = pb->source_address;
+    if (sa == NULL || sa->address == NULL)
+        return mp_set_err(err, "upstream_bind_config.source_address: required");
+    if (sa->port_specifier_case !=
+            ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE &&
+        sa->port_specifier_case != ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER__NOT_SET)
+        return mp_set_err(err,
+                          "upstream_bind_config.source_address: named ports are not supported");
+    if (sa->port_value > 65535)
+        return mp_set_err(err, "upstream_bind_config.source_address.port_value: %u is not a port",
+                          sa->port_value);
+    struct sockaddr_in *in = (struct sockaddr_in *)&c->source_addr;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&c->source_addr;
+    memset(&c->source_addr, 0, sizeof(c->source_addr));
+    if (inet_pton(AF_INET, sa->address, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)sa->port_value);
+        c->source_addr_len = sizeof(*in);
+    } else if (inet_pton(AF_INET6, sa->address, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)sa->port_value);
+        c->source_addr_len = sizeof(*in6);
+    } else {
+        return mp_set_err(err,
+                          "upstream_bind_config.source_address.address: \"%s\" is not an IP "
+                          "address",
+                          sa->address);
+    }
+    return 0;
+}
+
+/* Upstream network filters (Cluster.filters). The only one meshproxy knows is
+ * Istio's client-side metadata exchange, which acts only on connections
+ * whose TLS ALPN is "istio-peer-exchange"; meshproxy never offers that
+ * token (xds_translate_tls.c), so the filter has nothing to do. Any other
+ * filter would change the bytes sent upstream: refused, not ignored. */
+static int upstream_filters(const Cluster *pb, char **err)
+{
+    for (size_t i = 0; i < pb->n_filters; i++) {
+        const Envoy__Config__Cluster__V3__Filter *f = pb->filters[i];
+        const char *t =
+            f->typed_config && f->typed_config->type_url ? f->typed_config->type_url : "";
+        const char *slash = strrchr(t, '/');
+        t = slash ? slash + 1 : t;
+        bool typed_struct =
+            strcmp(t, "udpa.type.v1.TypedStruct") == 0 || strcmp(t, "xds.type.v3.TypedStruct") == 0;
+        if (strcmp(t, "envoy.tcp.metadataexchange.config.MetadataExchange") == 0 ||
+            ((!*t || typed_struct) && f->name && strcmp(f->name, "istio.metadata_exchange") == 0))
+            continue;
+        return mp_set_err(err, "filters[%zu]: unsupported upstream network filter %s%s%s", i,
+                          f->name ? f->name : "", *t ? " of type " : "", t);
+    }
+    return 0;
+}
+
 int mp_cluster_from_proto(const Cluster *pb, struct mp_cluster **out, char **err)
 {
     if (pb->name == NULL || pb->name[0] == '\0')
@@ -1109,7 +1176,8 @@ int mp_cluster_from_proto(const Cluster *pb, struct mp_cluster **out, char **err
         (rc = circuit_breakers(pb->circuit_breakers, c, err)) != 0 ||
         (rc = outlier_detection(pb->outlier_detection, &c->outlier, err)) != 0 ||
         (rc = transport_sockets(pb, c, err)) != 0 || (rc = dns_settings(pb, c, err)) != 0 ||
-        (rc = endpoints(pb, c, err)) != 0)
+        (rc = endpoints(pb, c, err)) != 0 || (rc = upstream_filters(pb, err)) != 0 ||
+        (rc = bind_config(pb->upstream_bind_config, c, err)) != 0)
         goto fail;
     *out = c;
     return 0;

@@ -188,8 +188,9 @@ static int translate_http_filters(const Hcm *pb, struct mp_hcm_config *h, char *
             mp_err_prefix(err, "http_filters[%zu].typed_config", i);
             return ws;
         }
-        const struct mp_http_filter_ops *ops =
-            mp_http_filter_find(f->name, wrapped ? wrapped : any ? any->type_url : NULL);
+        const struct mp_http_filter_ops *ops = mp_http_filter_find(f->name, wrapped ? wrapped
+                                                                            : any   ? any->type_url
+                                                                                    : NULL);
         if (!ops) {
             if (f->is_optional) {
                 free(wrapped);
@@ -197,7 +198,9 @@ static int translate_http_filters(const Hcm *pb, struct mp_hcm_config *h, char *
             }
             int rc = mp_set_err(err, "http_filters[%zu]: unknown filter %s%s%s", i, f->name,
                                 any ? " of type " : "",
-                                wrapped ? type_name(wrapped) : any ? type_name(any->type_url) : "");
+                                wrapped ? type_name(wrapped)
+                                : any   ? type_name(any->type_url)
+                                        : "");
             free(wrapped);
             return rc;
         }
@@ -579,7 +582,9 @@ static int translate_chain(const Envoy__Config__Listener__V3__FilterChain *pb,
             return rc;
         }
         const struct mp_network_filter_ops *nf =
-            mp_network_filter_find(f->name, wrapped ? wrapped : any ? any->type_url : NULL);
+            mp_network_filter_find(f->name, wrapped ? wrapped
+                                            : any   ? any->type_url
+                                                    : NULL);
         free(wrapped);
         if (nf && rc > 0) {
             if (!mp_istio_ext_takes_typed_struct(nf->config_type))

@@ -33,8 +33,8 @@
 #include "proxy/mp_common.h"
 #include "xds/xds_translate_listener.h"
 
-#define CORS_NAME "envoy.filters.http.cors"
-#define POLICY_TYPE "envoy.extensions.filters.http.cors.v3.CorsPolicy"
+#define CORS_NAME         "envoy.filters.http.cors"
+#define POLICY_TYPE       "envoy.extensions.filters.http.cors.v3.CorsPolicy"
 #define ROUTE_CACHE_SLOTS 64
 
 typedef Envoy__Extensions__Filters__Http__Cors__V3__CorsPolicy CorsPolicy;
@@ -98,9 +98,9 @@ static int policy_parse(const uint8_t *data, size_t len, void **out)
         }
         int code;
         PCRE2_SIZE off;
-        pol->re[i] = pcre2_compile((PCRE2_SPTR)m->safe_regex->regex, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF, &code, &off,
-                                   NULL);
+        pol->re[i] =
+            pcre2_compile((PCRE2_SPTR)m->safe_regex->regex, PCRE2_ZERO_TERMINATED,
+                          PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF, &code, &off, NULL);
         if (!pol->re[i]) {
             policy_free(pol);
             return MP_ERR_INVAL;
@@ -130,7 +130,8 @@ static bool origin_matches(const StringMatcher *m, const pcre2_code *re, const c
     bool ic = m->ignore_case;
     switch (m->match_pattern_case) {
     case ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_EXACT:
-        return strlen(m->exact) == n && (ic ? strncasecmp(o, m->exact, n) : strncmp(o, m->exact, n)) == 0;
+        return strlen(m->exact) == n &&
+               (ic ? strncasecmp(o, m->exact, n) : strncmp(o, m->exact, n)) == 0;
     case ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_PREFIX: {
         size_t p = strlen(m->prefix);
         return p <= n && (ic ? strncasecmp(o, m->prefix, p) : strncmp(o, m->prefix, p)) == 0;
@@ -180,12 +181,11 @@ static bool enabled(const CorsPolicy *pb)
     if (!pb->filter_enabled || !pb->filter_enabled->default_value)
         return true;
     const Envoy__Type__V3__FractionalPercent *fp = pb->filter_enabled->default_value;
-    uint64_t den = fp->denominator == ENVOY__TYPE__V3__FRACTIONAL_PERCENT__DENOMINATOR_TYPE__MILLION
-                       ? 1000000
-                   : fp->denominator ==
-                           ENVOY__TYPE__V3__FRACTIONAL_PERCENT__DENOMINATOR_TYPE__TEN_THOUSAND
-                       ? 10000
-                       : 100;
+    uint64_t den =
+        fp->denominator == ENVOY__TYPE__V3__FRACTIONAL_PERCENT__DENOMINATOR_TYPE__MILLION ? 1000000
+        : fp->denominator == ENVOY__TYPE__V3__FRACTIONAL_PERCENT__DENOMINATOR_TYPE__TEN_THOUSAND
+            ? 10000
+            : 100;
     return fp->numerator >= den || rnd64() % den < fp->numerator;
 }
 

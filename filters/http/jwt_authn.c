@@ -197,6 +197,68 @@ static int claim_text(const struct mp_json *v, char *buf, size_t cap)
     return (int)o;
 }
 
+/* Stores doc under key on the stream (taking it; freed here on failure). */
+static int meta_put(struct jwt_state *state, const char *key, struct mp_json_doc *doc)
+{
+    struct jwt_meta *m = realloc(state->meta, (state->n_meta + 1) * sizeof(*m));
+    if (!m) {
+        mp_json_doc_free(doc);
+        return MP_ERR_NOMEM;
+    }
+    state->meta = m;
+    m[state->n_meta++] = (struct jwt_meta){key, doc};
+    return 0;
+}
+
+/*
+ * normalize_payload_in_metadata: a space-delimited string claim ("scope":
+ * "a b") becomes a list (["a", "b"]) so that metadata matchers can match
+ * one entry. The payload doc is this stream's own, so its nodes can change.
+ */
+static int normalize_claims(const struct mp_jwt_provider *p, struct mp_json_doc *doc)
+{
+    struct mp_json *root = (struct mp_json *)mp_json_doc_root(doc);
+    for (size_t i = 0; i < p->n_space_claims; i++) {
+        for (size_t k = 0; k < root->u.obj.n; k++) {
+            struct mp_json_member *mem = &root->u.obj.members[k];
+            if (strcmp(mem->key, p->space_claims[i]) != 0 || mem->value->type != MP_JSON_STRING)
+                continue;
+            const char *v = mem->value->u.str.s;
+            struct mp_json *arr = mp_json_node_new(doc, MP_JSON_ARRAY, NULL, 0, 0);
+            if (!arr)
+                return MP_ERR_NOMEM;
+            for (size_t at = 0; v[at];) {
+                while (v[at] == ' ')
+                    at++;
+                size_t n = strcspn(v + at, " ");
+                if (n == 0)
+                    break;
+                struct mp_json *it = mp_json_node_new(doc, MP_JSON_STRING, v + at, n, 0);
+                if (!it || mp_json_array_append(doc, arr, it) < 0)
+                    return MP_ERR_NOMEM;
+                at += n;
+            }
+            mem->value = arr;
+        }
+    }
+    return 0;
+}
+
+/* failed_status_in_metadata: {"code": <status>, "message": "<text>"}. */
+static int put_failed_status(struct jwt_state *state, const struct mp_jwt_eval *e)
+{
+    const struct mp_jwt_provider *p = e->failed_provider;
+    if (!state || !p || !p->failed_status_in_metadata)
+        return 0;
+    char text[256];
+    int n = snprintf(text, sizeof(text), "{\"code\":%d,\"message\":\"%s\"}", (int)e->failed_status,
+                     mp_jwt_status_str(e->failed_status));
+    struct mp_json_doc *doc;
+    if (n < 0 || (size_t)n >= sizeof(text) || mp_json_parse(text, (size_t)n, NULL, &doc, NULL) < 0)
+        return MP_ERR_NOMEM;
+    return meta_put(state, p->failed_status_in_metadata, doc);
+}
+
 /* Forwards what the verified tokens carry, and keeps their payloads as metadata. */
 static int apply_outputs(struct mp_http_filter_ctx *f, struct mp_headers *h, struct mp_jwt_eval *e)
 {
@@ -226,12 +288,19 @@ static int apply_outputs(struct mp_http_filter_ctx *f, struct mp_headers *h, str
         if (rc < 0)
             return rc;
         if (p->payload_in_metadata && state) {
-            struct jwt_meta *m = realloc(state->meta, (state->n_meta + 1) * sizeof(*m));
-            if (!m)
-                return MP_ERR_NOMEM;
-            state->meta = m;
-            m[state->n_meta++] = (struct jwt_meta){p->payload_in_metadata, v->jwt.payload_doc};
-            v->jwt.payload_doc = NULL; /* the stream owns it now */
+            if ((rc = normalize_claims(p, v->jwt.payload_doc)) < 0)
+                return rc;
+            /* the stream owns the payload now */
+            struct mp_json_doc *doc = v->jwt.payload_doc;
+            v->jwt.payload_doc = NULL;
+            if ((rc = meta_put(state, p->payload_in_metadata, doc)) < 0)
+                return rc;
+        }
+        if (p->header_in_metadata && state) {
+            struct mp_json_doc *doc = v->jwt.header_doc;
+            v->jwt.header_doc = NULL;
+            if ((rc = meta_put(state, p->header_in_metadata, doc)) < 0)
+                return rc;
         }
     }
     /* token headers go last: the tokens themselves were copied at parse time */
@@ -275,7 +344,8 @@ static int jwt_on_request_headers(struct mp_http_filter_ctx *f, struct mp_header
     struct mp_jwt_eval e = {.headers = headers, .now = (uint64_t)(mp_wall_us() / 1000000)};
     enum mp_jwt_status status = mp_jwt_req_eval(req, c, &e);
     int result = MP_FILTER_CONTINUE;
-    if (status == MP_JWT_OK && apply_outputs(f, headers, &e) < 0) {
+    if ((status == MP_JWT_OK && apply_outputs(f, headers, &e) < 0) ||
+        put_failed_status(f->state, &e) < 0) {
         mp_jwt_eval_clear(&e);
         return mp_http_filter_local_reply(f, 500, "out of memory", NULL);
     }

@@ -7,6 +7,7 @@
 #include "jwt_authn_config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,9 @@ static void provider_clear(struct mp_jwt_provider *p)
     free(p->claims);
     free(p->payload_header);
     free(p->payload_in_metadata);
+    free(p->header_in_metadata);
+    free(p->failed_status_in_metadata);
+    strv_free(p->space_claims, p->n_space_claims);
 }
 
 static void req_clear(struct mp_jwt_req *r)
@@ -111,13 +115,32 @@ void mp_jwt_authn_config_free(struct mp_jwt_authn_config *c)
     free(c);
 }
 
+/* Prepends to *err as is (mp_err_prefix would add a '.'): for messages that
+ * start with '.' or ':' already. */
+static void __attribute__((format(printf, 2, 3))) prefix_raw(char **err, const char *fmt, ...)
+{
+    if (!err || !*err)
+        return;
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    char *m = NULL;
+    mp_set_err(&m, "%s%s", what, *err);
+    if (m) {
+        free(*err);
+        *err = m;
+    }
+}
+
 /* ---- providers ------------------------------------------------------------ */
 
 static int read_file(const char *path, char **out, size_t *len, char **err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return mp_set_err(err, "cannot open \"%s\": %s", path, strerror(errno));
+        return mp_set_err(err, ": cannot open \"%s\": %s", path, strerror(errno));
     char *buf = malloc(MAX_JWKS_FILE + 1);
     if (!buf) {
         fclose(f);
@@ -128,7 +151,7 @@ static int read_file(const char *path, char **out, size_t *len, char **err)
     fclose(f);
     if (bad || n > MAX_JWKS_FILE) {
         free(buf);
-        return mp_set_err(err, "cannot read \"%s\"%s", path, bad ? "" : ": larger than 4 MiB");
+        return mp_set_err(err, ": cannot read \"%s\"%s", path, bad ? "" : ": larger than 4 MiB");
     }
     buf[n] = '\0';
     *out = buf;
@@ -167,10 +190,12 @@ static int local_jwks(const Envoy__Config__Core__V3__DataSource *ds, struct mp_j
                               ds->environment_variable);
         len = strlen(text);
         break;
-    default: return mp_set_err(err, "one of inline_string, inline_bytes or filename is required");
+    default: return mp_set_err(err, ": one of inline_string, inline_bytes or filename is required");
     }
     rc = mp_jwks_parse(text ? text : "", len, out, err);
     free(owned);
+    if (rc < 0)
+        prefix_raw(err, "%s", ": ");
     return rc;
 }
 
@@ -184,8 +209,8 @@ static int provider_locations(const ProviderPb *pb, struct mp_jwt_provider *p, c
     if (!p->locs)
         return MP_ERR_NOMEM;
     if (dflt) {
-        p->locs[0] = (struct mp_jwt_location){MP_JWT_LOC_HEADER, strdup("authorization"),
-                                              strdup("Bearer ")};
+        p->locs[0] =
+            (struct mp_jwt_location){MP_JWT_LOC_HEADER, strdup("authorization"), strdup("Bearer ")};
         p->locs[1] = (struct mp_jwt_location){MP_JWT_LOC_PARAM, strdup("access_token"), NULL};
         p->n_locs = 2;
         if (!p->locs[0].name || !p->locs[0].prefix || !p->locs[1].name)
@@ -220,8 +245,16 @@ static int provider_locations(const ProviderPb *pb, struct mp_jwt_provider *p, c
     return 0;
 }
 
-static int provider_from_pb(const char *name, const ProviderPb *pb, struct mp_jwt_provider *p,
-                            char **err)
+static int opt_dup(const char *s, char **out)
+{
+    if (!s || !*s)
+        return 0;
+    *out = strdup(s);
+    return *out ? 0 : MP_ERR_NOMEM;
+}
+
+static int provider_from_pb(struct mp_jwt_authn_config *c, const char *name, const ProviderPb *pb,
+                            struct mp_jwt_provider *p, char **err)
 {
     int rc;
     if ((p->name = strdup(name)) == NULL)
@@ -240,10 +273,25 @@ static int provider_from_pb(const char *name, const ProviderPb *pb, struct mp_jw
         mp_err_prefix(err, "local_jwks");
         return rc;
     }
-    if (pb->subjects)
-        return mp_set_err(err, "subjects: not supported by meshproxy");
-    if (pb->normalize_payload_in_metadata)
-        return mp_set_err(err, "normalize_payload_in_metadata: not supported by meshproxy");
+    if (pb->subjects) {
+        rc = mp_string_match_from_proto(c->match_arena, pb->subjects, &p->subjects, err);
+        if (rc < 0) {
+            mp_err_prefix(err, "subjects");
+            return rc;
+        }
+        p->has_subjects = true;
+    }
+    if (pb->normalize_payload_in_metadata) {
+        const Envoy__Extensions__Filters__Http__JwtAuthn__V3__JwtProvider__NormalizePayload *np =
+            pb->normalize_payload_in_metadata;
+        if (strv_dup(np->space_delimited_claims, np->n_space_delimited_claims, &p->space_claims) <
+            0)
+            return MP_ERR_NOMEM;
+        p->n_space_claims = np->n_space_delimited_claims;
+    }
+    if (opt_dup(pb->header_in_metadata, &p->header_in_metadata) < 0 ||
+        opt_dup(pb->failed_status_in_metadata, &p->failed_status_in_metadata) < 0)
+        return MP_ERR_NOMEM;
     if (pb->issuer && *pb->issuer && (p->issuer = strdup(pb->issuer)) == NULL)
         return MP_ERR_NOMEM;
     if (strv_dup(pb->audiences, pb->n_audiences, &p->audiences) < 0)
@@ -265,8 +313,10 @@ static int provider_from_pb(const char *name, const ProviderPb *pb, struct mp_jw
             const char *h = pb->claim_to_headers[i]->header_name;
             const char *cl = pb->claim_to_headers[i]->claim_name;
             if (!h || !*h || !cl || !*cl)
-                return mp_set_err(err, "claim_to_headers[%zu]: header_name and claim_name are "
-                                       "required", i);
+                return mp_set_err(err,
+                                  "claim_to_headers[%zu]: header_name and claim_name are "
+                                  "required",
+                                  i);
             p->claims[i].header = lower_dup(h);
             p->claims[i].claim = strdup(cl);
             p->n_claims++;
@@ -313,8 +363,8 @@ static int req_from_pb(const struct mp_jwt_authn_config *c, const RequirementPb 
     case ENVOY__EXTENSIONS__FILTERS__HTTP__JWT_AUTHN__V3__JWT_REQUIREMENT__REQUIRES_TYPE_PROVIDER_AND_AUDIENCES:
         pname = pb->provider_and_audiences->provider_name;
         r->has_audiences = true;
-        if (strv_dup(pb->provider_and_audiences->audiences,
-                     pb->provider_and_audiences->n_audiences, &r->audiences) < 0)
+        if (strv_dup(pb->provider_and_audiences->audiences, pb->provider_and_audiences->n_audiences,
+                     &r->audiences) < 0)
             return MP_ERR_NOMEM;
         r->n_audiences = pb->provider_and_audiences->n_audiences;
         break;
@@ -353,24 +403,11 @@ static int req_from_pb(const struct mp_jwt_authn_config *c, const RequirementPb 
     for (size_t i = 0; i < n; i++) {
         int rc = req_from_pb(c, kids[i], &r->children[i], depth + 1, err);
         if (rc < 0) {
-            mp_err_prefix(err, ".%s.requirements[%zu]", field, i);
+            prefix_raw(err, ".%s.requirements[%zu]", field, i);
             return rc;
         }
     }
     return 0;
-}
-
-/* mp_err_prefix joins with '.', and these messages already start with '.' or ':' */
-static void prefix_raw(char **err, const char *what)
-{
-    if (!err || !*err)
-        return;
-    char *m = NULL;
-    mp_set_err(&m, "%s%s", what, *err);
-    if (m) {
-        free(*err);
-        *err = m;
-    }
 }
 
 const struct mp_jwt_req *mp_jwt_authn_config_find_req(const struct mp_jwt_authn_config *c,
@@ -388,15 +425,18 @@ static int rule_from_pb(struct mp_jwt_authn_config *c, const RulePb *pb, struct 
     if (!pb->match)
         return mp_set_err(err, "match: required");
     /* a one-route virtual host makes the route module translate the RouteMatch */
-    Envoy__Config__Route__V3__DirectResponseAction dr =
-        ENVOY__CONFIG__ROUTE__V3__DIRECT_RESPONSE_ACTION__INIT;
+    /* the _init functions, not the INIT macros: those name deprecated fields */
+    Envoy__Config__Route__V3__DirectResponseAction dr;
+    envoy__config__route__v3__direct_response_action__init(&dr);
     dr.status = 200;
-    Envoy__Config__Route__V3__Route route = ENVOY__CONFIG__ROUTE__V3__ROUTE__INIT;
+    Envoy__Config__Route__V3__Route route;
+    envoy__config__route__v3__route__init(&route);
     route.match = pb->match;
     route.action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_DIRECT_RESPONSE;
     route.direct_response = &dr;
     Envoy__Config__Route__V3__Route *routes[1] = {&route};
-    Envoy__Config__Route__V3__VirtualHost vh = ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT;
+    Envoy__Config__Route__V3__VirtualHost vh;
+    envoy__config__route__v3__virtual_host__init(&vh);
     char name[] = "jwt_rule", star[] = "*";
     char *domains[1] = {star};
     vh.name = name;
@@ -415,7 +455,7 @@ static int rule_from_pb(struct mp_jwt_authn_config *c, const RulePb *pb, struct 
     case ENVOY__EXTENSIONS__FILTERS__HTTP__JWT_AUTHN__V3__REQUIREMENT_RULE__REQUIREMENT_TYPE_REQUIRES:
         rc = req_from_pb(c, pb->requires, &rule->own, 0, err);
         if (rc < 0) {
-            prefix_raw(err, "requires");
+            prefix_raw(err, "%s", "requires");
             return rc;
         }
         rule->req = &rule->own;
@@ -443,6 +483,9 @@ static int config_from_pb(const AuthnPb *pb, struct mp_jwt_authn_config *c, char
     }
     c->bypass_cors_preflight = pb->bypass_cors_preflight;
     c->strip_failure_response = pb->strip_failure_response;
+    /* owns the rules' matchers and the providers' subjects matchers */
+    if ((c->match_arena = mp_route_config_new()) == NULL)
+        return MP_ERR_NOMEM;
     if (pb->n_providers) {
         c->providers = calloc(pb->n_providers, sizeof(*c->providers));
         if (!c->providers)
@@ -453,7 +496,7 @@ static int config_from_pb(const AuthnPb *pb, struct mp_jwt_authn_config *c, char
         c->n_providers++;
         if (!pb->providers[i]->value)
             return mp_set_err(err, "providers[\"%s\"]: no provider", key);
-        rc = provider_from_pb(key, pb->providers[i]->value, &c->providers[i], err);
+        rc = provider_from_pb(c, key, pb->providers[i]->value, &c->providers[i], err);
         if (rc < 0) {
             mp_err_prefix(err, "providers[\"%s\"]", key);
             return rc;
@@ -474,16 +517,13 @@ static int config_from_pb(const AuthnPb *pb, struct mp_jwt_authn_config *c, char
             return mp_set_err(err, "requirement_map[\"%s\"]: no requirement", key);
         rc = req_from_pb(c, pb->requirement_map[i]->value, &e->req, 0, err);
         if (rc < 0) {
-            char what[300];
-            snprintf(what, sizeof(what), "requirement_map[\"%s\"]", key);
-            prefix_raw(err, what);
+            prefix_raw(err, "requirement_map[\"%s\"]", key);
             return rc;
         }
     }
     if (pb->n_rules) {
-        c->match_arena = mp_route_config_new();
         c->rules = calloc(pb->n_rules, sizeof(*c->rules));
-        if (!c->match_arena || !c->rules)
+        if (!c->rules)
             return MP_ERR_NOMEM;
     }
     for (size_t i = 0; i < pb->n_rules; i++) {
@@ -501,8 +541,8 @@ static int config_from_pb(const AuthnPb *pb, struct mp_jwt_authn_config *c, char
 int mp_jwt_authn_config_parse(const uint8_t *data, size_t len, struct mp_jwt_authn_config **out,
                               char **err)
 {
-    AuthnPb *pb =
-        envoy__extensions__filters__http__jwt_authn__v3__jwt_authentication__unpack(NULL, len, data);
+    AuthnPb *pb = envoy__extensions__filters__http__jwt_authn__v3__jwt_authentication__unpack(
+        NULL, len, data);
     if (!pb) {
         mp_set_err(err, ": cannot decode "
                         "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication");
@@ -545,8 +585,9 @@ static int per_route_parse(const uint8_t *data, size_t len, void **out)
     struct per_route *r = calloc(1, sizeof(*r));
     if (!r)
         rc = MP_ERR_NOMEM;
-    else if (pb->requirement_specifier_case ==
-             ENVOY__EXTENSIONS__FILTERS__HTTP__JWT_AUTHN__V3__PER_ROUTE_CONFIG__REQUIREMENT_SPECIFIER_REQUIREMENT_NAME) {
+    else if (
+        pb->requirement_specifier_case ==
+        ENVOY__EXTENSIONS__FILTERS__HTTP__JWT_AUTHN__V3__PER_ROUTE_CONFIG__REQUIREMENT_SPECIFIER_REQUIREMENT_NAME) {
         r->requirement_name = strdup(pb->requirement_name);
         if (!r->requirement_name)
             rc = MP_ERR_NOMEM;
@@ -625,6 +666,13 @@ static bool find_pair(const char *s, size_t len, char sep, const char *name, con
     return false;
 }
 
+/* base64url, the dots, and what a padded or standard-alphabet token may hold */
+static bool jwt_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '=' || c == '+' || c == '/';
+}
+
 bool mp_jwt_location_find(const struct mp_jwt_location *loc, const struct mp_headers *headers,
                           const char **tok, size_t *len)
 {
@@ -643,9 +691,9 @@ bool mp_jwt_location_find(const struct mp_jwt_location *loc, const struct mp_hea
                     continue;
                 vl -= (size_t)(p - v) + strlen(loc->prefix);
                 v = p + strlen(loc->prefix);
-                /* the token ends at the first ',' or space after the prefix */
+                /* the token is the run of JWT characters after the prefix */
                 size_t e = 0;
-                while (e < vl && v[e] != ',' && v[e] != ' ')
+                while (e < vl && jwt_char((unsigned char)v[e]))
                     e++;
                 vl = e;
             }
@@ -714,6 +762,9 @@ static enum mp_jwt_status verify_token(const struct mp_jwt_provider *p,
         st = MP_JWT_UNKNOWN_ISSUER;
     if (st == MP_JWT_OK)
         st = mp_jwt_check_time(&jwt, e->now, p->clock_skew, p->require_exp, p->max_lifetime);
+    if (st == MP_JWT_OK && p->has_subjects &&
+        (!jwt.sub || !mp_string_match_eval(&p->subjects, jwt.sub, strlen(jwt.sub))))
+        st = MP_JWT_SUBJECT_NOT_ALLOWED;
     if (st == MP_JWT_OK && !mp_jwt_audience_allowed(&jwt, aud, n_aud))
         st = MP_JWT_AUDIENCE_NOT_ALLOWED;
     if (st == MP_JWT_OK)
@@ -730,6 +781,8 @@ static enum mp_jwt_status verify_token(const struct mp_jwt_provider *p,
     }
     if (st != MP_JWT_OK) {
         mp_jwt_clear(&jwt);
+        e->failed_provider = p;
+        e->failed_status = st;
         return st;
     }
     e->ok[e->n_ok++] = (struct mp_jwt_verified){.provider = p, .loc = loc, .jwt = jwt};
@@ -744,8 +797,8 @@ static enum mp_jwt_status eval_provider(const struct mp_jwt_req *r, struct mp_jw
         size_t len;
         if (!mp_jwt_location_find(&p->locs[i], e->headers, &tok, &len))
             continue;
-        const char *const *aud = (const char *const *)(r->has_audiences ? r->audiences
-                                                                        : p->audiences);
+        const char *const *aud =
+            (const char *const *)(r->has_audiences ? r->audiences : p->audiences);
         size_t n_aud = r->has_audiences ? r->n_audiences : p->n_audiences;
         return verify_token(p, &p->locs[i], tok, len, aud, n_aud, e);
     }
@@ -783,10 +836,13 @@ static enum mp_jwt_status eval_any_provider(const struct mp_jwt_authn_config *c,
                     }
             }
             mp_jwt_clear(&jwt);
-            if (st != MP_JWT_OK)
+            if (st == MP_JWT_OK && !use)
+                st = MP_JWT_UNKNOWN_ISSUER;
+            if (st != MP_JWT_OK) {
+                e->failed_provider = p;
+                e->failed_status = st;
                 return st;
-            if (!use)
-                return MP_JWT_UNKNOWN_ISSUER;
+            }
             const struct mp_jwt_location *loc = &p->locs[j];
             return verify_token(use, loc, tok, len, (const char *const *)use->audiences,
                                 use->n_audiences, e);
@@ -795,8 +851,8 @@ static enum mp_jwt_status eval_any_provider(const struct mp_jwt_authn_config *c,
     return MP_JWT_MISSED;
 }
 
-enum mp_jwt_status mp_jwt_req_eval(const struct mp_jwt_req *r,
-                                   const struct mp_jwt_authn_config *c, struct mp_jwt_eval *e)
+enum mp_jwt_status mp_jwt_req_eval(const struct mp_jwt_req *r, const struct mp_jwt_authn_config *c,
+                                   struct mp_jwt_eval *e)
 {
     enum mp_jwt_status st;
     switch (r->kind) {

@@ -45,10 +45,16 @@ struct mp_jwt_provider {
     size_t n_claims;
     char *payload_header; /* forward_payload_header, lowercase; NULL when unset */
     char *payload_in_metadata;
+    char *header_in_metadata;        /* the JWT header as metadata; NULL when unset */
+    char *failed_status_in_metadata; /* {code, message} of a failure; NULL when unset */
+    char **space_claims;             /* normalize_payload_in_metadata.space_delimited_claims */
+    size_t n_space_claims;
+    bool has_subjects;
+    struct mp_string_match subjects; /* in the config's match_arena */
     bool pad_payload;
     bool forward;
     bool require_exp;
-    uint32_t clock_skew; /* seconds, default 60 */
+    uint32_t clock_skew;   /* seconds, default 60 */
     uint64_t max_lifetime; /* seconds, 0 = none */
 };
 
@@ -145,6 +151,9 @@ struct mp_jwt_eval {
     uint64_t now;                     /* Unix seconds */
     struct mp_jwt_verified *ok;       /* verified tokens (malloc'd) */
     size_t n_ok, cap_ok;
+    /* the last token that failed, for failed_status_in_metadata */
+    const struct mp_jwt_provider *failed_provider;
+    enum mp_jwt_status failed_status;
 };
 
 /**
@@ -153,15 +162,15 @@ struct mp_jwt_eval {
  * (each token once). Returns MP_JWT_OK when the requirement is met, else the
  * status to report (MP_JWT_MISSED, MP_JWT_AUDIENCE_NOT_ALLOWED, ...).
  */
-enum mp_jwt_status mp_jwt_req_eval(const struct mp_jwt_req *r,
-                                   const struct mp_jwt_authn_config *c, struct mp_jwt_eval *e);
+enum mp_jwt_status mp_jwt_req_eval(const struct mp_jwt_req *r, const struct mp_jwt_authn_config *c,
+                                   struct mp_jwt_eval *e);
 
 /** Frees the verified tokens of e. */
 void mp_jwt_eval_clear(struct mp_jwt_eval *e);
 
 /**
  * Finds the token at location loc of headers: the header value after its
- * prefix, the query parameter of :path, or the cookie. *tok/*len point into
+ * prefix, the query parameter of :path, or the cookie. tok and len point into
  * headers. Returns true when found (non-empty).
  */
 bool mp_jwt_location_find(const struct mp_jwt_location *loc, const struct mp_headers *headers,

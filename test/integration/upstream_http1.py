@@ -47,7 +47,8 @@ class Handler(BaseHTTPRequestHandler):
             with open(sys.argv[2], "a") as f:
                 f.write(json.dumps({"method": self.command, "path": self.path,
                                     "headers": {k.lower(): v for k, v in self.headers.items()},
-                                    "body_len": len(body)}) + "\n")
+                                    "body_len": len(body),
+                                    "peer": self.client_address[0]}) + "\n")
         path = self.path
         status, payload, ctype = 200, ("ok %s\n" % path).encode(), "text/plain"
         if path.startswith("/echo"):

@@ -9,17 +9,21 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "filters/istio_ext.h"
+#include "proxy/cluster.h"
 #include "proxy/http_filter.h"
 #include "proxy/mp_common.h"
 #include "proxy/pb_json.h"
 #include "proxy/pb_yaml.h"
 #include "udpa/type/v1/typed_struct.pb-c.h"
 #include "xds/type/v3/typed_struct.pb-c.h"
+#include "xds/xds_translate_cluster.h"
 #include "xds/xds_translate_listener.h"
 
 static void test_found_by_type_and_name(void **state)
@@ -82,9 +86,9 @@ static void test_typed_struct_inner_type(void **state)
     /* a TypedStruct naming nothing, and bytes that do not decode */
     Udpa__Type__V1__TypedStruct empty = UDPA__TYPE__V1__TYPED_STRUCT__INIT;
     n = udpa__type__v1__typed_struct__pack(&empty, buf);
-    assert_int_equal(mp_istio_ext_typed_struct_type("udpa.type.v1.TypedStruct", buf, n, &inner,
-                                                    &err),
-                     MP_ERR_INVAL);
+    assert_int_equal(
+        mp_istio_ext_typed_struct_type("udpa.type.v1.TypedStruct", buf, n, &inner, &err),
+        MP_ERR_INVAL);
     assert_non_null(strstr(err, "type_url is required"));
     free(err);
     err = NULL;
@@ -96,7 +100,8 @@ static void test_typed_struct_inner_type(void **state)
     free(err);
 
     assert_true(mp_istio_ext_takes_typed_struct("stats.PluginConfig"));
-    assert_false(mp_istio_ext_takes_typed_struct("envoy.extensions.filters.http.fault.v3.HTTPFault"));
+    assert_false(
+        mp_istio_ext_takes_typed_struct("envoy.extensions.filters.http.fault.v3.HTTPFault"));
 }
 
 static void test_alpn_wire_format(void **state)
@@ -104,9 +109,9 @@ static void test_alpn_wire_format(void **state)
     (void)state;
     /* FilterConfig{alpn_override: [{upstream_protocol: HTTP11, alpn_override:
      * ["istio-http/1.1", "istio"]}]} as istiod encodes it */
-    static const uint8_t ok[] = {0x0a, 0x19, 0x08, 0x01, 0x12, 0x0e, 'i', 's', 't', 'i', 'o',
-                                 '-', 'h', 't', 't', 'p', '/', '1', '.', '1', 0x12, 0x05,
-                                 'i', 's', 't', 'i', 'o'};
+    static const uint8_t ok[] = {0x0a, 0x19, 0x08, 0x01, 0x12, 0x0e, 'i', 's', 't',
+                                 'i',  'o',  '-',  'h',  't',  't',  'p', '/', '1',
+                                 '.',  '1',  0x12, 0x05, 'i',  's',  't', 'i', 'o'};
     void *cfg = NULL;
     char *err = NULL;
     const struct mp_http_filter_ops *ops = &mp_http_filter_istio_alpn;
@@ -228,6 +233,89 @@ static void test_typed_struct_refused_where_config_matters(void **state)
     free(err);
 }
 
+static int cluster(const char *yaml, char **err)
+{
+    ProtobufCMessage *msg = NULL;
+    char *perr = NULL;
+    int rc = mp_pb_from_yaml(yaml, strlen(yaml), &envoy__config__cluster__v3__cluster__descriptor,
+                             MP_PB_JSON_IGNORE_UNKNOWN, &msg, &perr);
+    if (rc < 0)
+        fail_msg("bad test yaml: %s", perr ? perr : "?");
+    struct mp_cluster *c = NULL;
+    rc = mp_cluster_from_proto((Envoy__Config__Cluster__V3__Cluster *)msg, &c, err);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    if (c)
+        mp_cluster_free(c);
+    return rc;
+}
+
+static void test_cluster_upstream_filters(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    /* as istiod sends it on outbound and passthrough clusters */
+    assert_int_equal(cluster("name: PassthroughCluster\n"
+                             "type: ORIGINAL_DST\n"
+                             "lb_policy: CLUSTER_PROVIDED\n"
+                             "filters:\n"
+                             "- name: istio.metadata_exchange\n"
+                             "  typed_config: {'@type': type.googleapis.com/"
+                             "envoy.tcp.metadataexchange.config.MetadataExchange}\n",
+                             &err),
+                     0);
+    assert_null(err);
+    /* anything else would change upstream bytes: refused with its name */
+    assert_int_equal(cluster("name: c\n"
+                             "type: STATIC\n"
+                             "filters:\n"
+                             "- name: acme.upstream_codec\n"
+                             "  typed_config: {'@type': type.googleapis.com/acme.Codec}\n",
+                             &err),
+                     MP_ERR_INVAL);
+    assert_non_null(strstr(err, "filters[0]: unsupported upstream network filter "
+                                "acme.upstream_codec of type acme.Codec"));
+    free(err);
+}
+
+static void test_cluster_bind_config(void **state)
+{
+    (void)state;
+    ProtobufCMessage *msg = NULL;
+    char *perr = NULL, *err = NULL;
+    const char *yaml = "name: inbound|9080||\n"
+                       "type: STATIC\n"
+                       "upstream_bind_config: {source_address: {address: 127.0.0.6, "
+                       "port_value: 0}}\n";
+    assert_int_equal(mp_pb_from_yaml(yaml, strlen(yaml),
+                                     &envoy__config__cluster__v3__cluster__descriptor, 0, &msg,
+                                     &perr),
+                     0);
+    struct mp_cluster *c = NULL;
+    assert_int_equal(mp_cluster_from_proto((Envoy__Config__Cluster__V3__Cluster *)msg, &c, &err),
+                     0);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&c->source_addr;
+    assert_int_equal(c->source_addr_len, sizeof(*in));
+    assert_int_equal(in->sin_family, AF_INET);
+    assert_int_equal(ntohl(in->sin_addr.s_addr), 0x7f000006);
+    mp_cluster_free(c);
+
+    assert_int_equal(cluster("name: c\ntype: STATIC\n"
+                             "upstream_bind_config: {source_address: {address: 127.0.0.6}, "
+                             "freebind: true}\n",
+                             &err),
+                     MP_ERR_INVAL);
+    assert_non_null(strstr(err, "upstream_bind_config: only source_address is supported"));
+    free(err);
+    err = NULL;
+    assert_int_equal(cluster("name: c\ntype: STATIC\n"
+                             "upstream_bind_config: {source_address: {address: pod.local}}\n",
+                             &err),
+                     MP_ERR_INVAL);
+    assert_non_null(strstr(err, "upstream_bind_config.source_address.address"));
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +324,8 @@ int main(void)
         cmocka_unit_test(test_alpn_wire_format),
         cmocka_unit_test(test_istio_chain_translates),
         cmocka_unit_test(test_typed_struct_refused_where_config_matters),
+        cmocka_unit_test(test_cluster_upstream_filters),
+        cmocka_unit_test(test_cluster_bind_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,7 +64,8 @@ static void b3_single(void **st)
     struct mp_headers h;
     mp_headers_init(&h);
     struct mp_trace_context c;
-    mp_headers_add_cstr(&h, "b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90");
+    mp_headers_add_cstr(&h, "b3",
+                        "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90");
     assert_int_equal(mp_trace_context_extract_b3(&h, &c), 1);
     assert_true(c.trace_id_high == 0x80f198ee56343ba8ull);
     assert_true(c.trace_id == 0x64fe8b2a57d3eff7ull);
@@ -149,7 +150,8 @@ static void w3c(void **st)
     mp_headers_init(&h);
     struct mp_trace_context c;
     assert_int_equal(mp_trace_context_extract_w3c(&h, &c), 0);
-    mp_headers_add_cstr(&h, "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    mp_headers_add_cstr(&h, "traceparent",
+                        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
     mp_headers_add_cstr(&h, "tracestate", "congo=t61rcWkgMzE");
     assert_int_equal(mp_trace_context_extract_w3c(&h, &c), 1);
     assert_true(c.trace_id_high == 0x0af7651916cd43ddull);
@@ -173,7 +175,8 @@ static void w3c(void **st)
         mp_headers_clear(&h);
     }
     /* a later version may carry more fields */
-    mp_headers_add_cstr(&h, "traceparent", "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00-x");
+    mp_headers_add_cstr(&h, "traceparent",
+                        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00-x");
     assert_int_equal(mp_trace_context_extract_w3c(&h, &c), 1);
     assert_int_equal(c.sampled, 0);
     mp_headers_clear(&h);
