@@ -500,10 +500,33 @@ static void drain_check_cb(struct ev_loop *loop, ev_timer *t, int revents)
         ev_break(loop, EVBREAK_ALL);
 }
 
+void mp_server_release_snapshot(void *arg, struct mp_snapshot *snap)
+{
+    struct mp_server *s = arg;
+    struct mp_snapshot *head = atomic_load_explicit(&s->released, memory_order_relaxed);
+    do
+        snap->release_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&s->released, &head, snap, memory_order_release,
+                                                  memory_order_relaxed));
+    ev_async_send(s->loop, &s->wake);
+}
+
+/* The main thread takes the whole list at once, so pushes never race a pop. */
+static void free_released(struct mp_server *s)
+{
+    struct mp_snapshot *snap = atomic_exchange_explicit(&s->released, NULL, memory_order_acquire);
+    while (snap) {
+        struct mp_snapshot *next = snap->release_next;
+        mp_snapshot_free(snap);
+        snap = next;
+    }
+}
+
 static void async_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     (void)revents;
     struct mp_server *s = a->data;
+    free_released(s);
     mp_access_log_flush_all();
     if (s->exit_when_drained && s->drain_deadline_us == 0)
         ev_break(loop, EVBREAK_ALL);
@@ -729,6 +752,7 @@ out:
         mp_admin_free(s->admin);
     for (unsigned i = 0; s->workers && i < s->n_workers; i++)
         mp_worker_stop_and_free(s->workers[i]);
+    free_released(s);
     /* after the workers: their filters may have had calls on it */
     if (atomic_load(&s->grpc))
         mp_grpc_call_channels_release(atomic_load(&s->grpc));
@@ -742,6 +766,7 @@ out:
     free(s->listeners);
     mp_server_dns_free(s->dns);
     mp_snapshot_unref(s->current);
+    free_released(s);
     free(s->workers);
     for (size_t i = 0; i < s->n_secrets; i++)
         mp_tls_secret_unref(s->secrets[i]);

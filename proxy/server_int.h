@@ -65,6 +65,7 @@ struct mp_server {
     struct mp_srv_hook *stop_hooks; /* newest first */
     struct mp_server_dns *dns;      /* DNS refresh (server_dns.h), or NULL */
     bool init_held;
+    struct mp_snapshot *_Atomic released; /* from workers, freed here (release_next list) */
 };
 
 struct mp_srv_hook {

@@ -263,11 +263,30 @@ struct mp_snapshot *mp_snapshot_ref(struct mp_snapshot *snap)
     return snap;
 }
 
+static _Thread_local void (*release_fn)(void *arg, struct mp_snapshot *snap);
+static _Thread_local void *release_arg;
+
+void mp_snapshot_set_release_hook(void (*fn)(void *arg, struct mp_snapshot *snap), void *arg)
+{
+    release_fn = fn;
+    release_arg = arg;
+}
+
 void mp_snapshot_unref(struct mp_snapshot *snap)
 {
     if (!snap)
         return;
     if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (release_fn)
+        release_fn(release_arg, snap);
+    else
+        mp_snapshot_free(snap);
+}
+
+void mp_snapshot_free(struct mp_snapshot *snap)
+{
+    if (!snap)
         return;
     for (size_t i = 0; i < snap->n_listeners; i++)
         mp_listener_config_free(snap->listeners[i]);

@@ -55,6 +55,7 @@ struct mp_snapshot {
     size_t n_clusters;
     size_t cap_clusters;
     int sealed;
+    struct mp_snapshot *release_next; /* on the main thread's release list */
 };
 
 /** Makes an empty snapshot with one reference owned by the caller; NULL on NOMEM. */
@@ -136,7 +137,32 @@ struct mp_listener_config *mp_snapshot_find_listener(const struct mp_snapshot *s
 /** Takes a reference (any thread) and returns snap. */
 struct mp_snapshot *mp_snapshot_ref(struct mp_snapshot *snap);
 
-/** Drops a reference (any thread); the last one frees everything it holds. NULL is a no-op. */
+/**
+ * Frees snap and everything it holds, whatever its count: for the receiver
+ * of a release hook (mp_snapshot_set_release_hook). NULL is a no-op.
+ */
+void mp_snapshot_free(struct mp_snapshot *snap);
+
+/**
+ * Sets the calling thread's release hook: when this thread drops the last
+ * reference of a snapshot, fn(arg, snap) takes it over (and must have it
+ * mp_snapshot_free'd) instead of mp_snapshot_unref freeing it in place.
+ * Workers hand snapshots to the main thread this way, so freeing the
+ * thousands of clusters a push removed never holds up a worker's loop.
+ * fn NULL: freed in place (the default).
+ */
+void mp_snapshot_set_release_hook(void (*fn)(void *arg, struct mp_snapshot *snap), void *arg);
+
+/**
+ * A release hook for worker threads (arg: the server): queues snap, without
+ * a lock, for the main thread to free on its next loop turn (or at exit).
+ */
+void mp_server_release_snapshot(void *arg, struct mp_snapshot *snap);
+
+/**
+ * Drops a reference (any thread); the last one frees everything it holds
+ * (or gives the snapshot to the thread's release hook). NULL is a no-op.
+ */
 void mp_snapshot_unref(struct mp_snapshot *snap);
 
 /**

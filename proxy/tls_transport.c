@@ -324,7 +324,7 @@ static char *name_text(X509_NAME *name)
         const uint8_t *p;
         size_t len;
         if (BIO_mem_contents(b, &p, &len))
-            s = strndup((const char *)p, len);
+            s = len ? strndup((const char *)p, len) : strdup(""); /* empty subject: Istio's */
     }
     BIO_free(b);
     return s;

@@ -314,8 +314,32 @@ void mp_tracing_stream_start(struct mp_http_stream *s)
         sp->ctx.tracestate[0] = '\0';
     }
     sp->ctx.sampled = sp->sampled ? 1 : 0;
+    /* Envoy: the downstream proxy's route decorator names an ingress span */
+    const char *op = cfg->egress ? NULL : mp_headers_value(&s->req, "x-envoy-decorator-operation");
+    if (op && *op) {
+        char *n = strdup(op);
+        if (n) {
+            free(sp->name);
+            sp->name = n;
+            sp->name_from_header = true;
+        }
+    }
     split_addr(s->downstream_local, sp->local_ip, sizeof(sp->local_ip), &(uint16_t){0});
     s->span = sp;
+}
+
+void mp_tracing_stream_set_operation(struct mp_http_stream *s, const char *operation,
+                                     bool propagate)
+{
+    struct mp_span *sp = s->span;
+    if (!sp || !operation || !*operation || sp->name_from_header)
+        return;
+    char *n = strdup(operation);
+    if (!n)
+        return;
+    free(sp->name);
+    sp->name = n;
+    sp->propagate_operation = sp->cfg->egress && propagate;
 }
 
 static int inject(const struct mp_span *sp, struct mp_headers *h)
@@ -343,6 +367,8 @@ void mp_tracing_stream_inject(struct mp_http_stream *s, struct mp_headers *h)
         }
     }
     inject(sp->child ? sp->child : sp, h);
+    if (sp->propagate_operation)
+        mp_headers_set_cstr(h, "x-envoy-decorator-operation", sp->name);
 }
 
 static void tag_u64(struct mp_span *sp, const char *key, uint64_t v)

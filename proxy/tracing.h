@@ -130,6 +130,8 @@ struct mp_span {
     struct mp_span *child; /* spawn_upstream_span: the upstream CLIENT span, until finished */
     struct mp_span_log logs[MP_SPAN_MAX_LOGS];
     size_t n_logs;
+    bool name_from_header;    /* ingress: x-envoy-decorator-operation named the span */
+    bool propagate_operation; /* egress: send the route decorator's name upstream */
 };
 
 /** A growable byte buffer for span encoders; oom sticks once an append failed. */
@@ -220,6 +222,16 @@ void mp_tracing_stream_finish(struct mp_http_stream *s);
  * (mp_tracing_thread_exit calls it).
  */
 void mp_tracing_stats_thread_exit(void);
+
+/**
+ * The route's decorator (Route.decorator.operation) names the stream's span,
+ * as in Envoy: unless an ingress request's x-envoy-decorator-operation header
+ * already did; on egress with propagate, the router's inject then sends the
+ * name upstream in x-envoy-decorator-operation. Call before
+ * mp_tracing_stream_inject. No-op without a span; on NOMEM the name stays.
+ */
+void mp_tracing_stream_set_operation(struct mp_http_stream *s, const char *operation,
+                                     bool propagate);
 
 /** Frees a span and its tags. NULL is a no-op. */
 void mp_span_free(struct mp_span *sp);

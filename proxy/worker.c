@@ -331,6 +331,10 @@ static void *worker_main(void *arg)
 {
     struct mp_worker *w = arg;
     current_worker = w;
+    /* a superseded snapshot may hold thousands of clusters: the main
+     * thread frees it, not this loop */
+    if (w->server)
+        mp_snapshot_set_release_hook(mp_server_release_snapshot, w->server);
     char name[16];
     snprintf(name, sizeof(name), "mp-worker-%u", w->index);
     pthread_setname_np(pthread_self(), name);

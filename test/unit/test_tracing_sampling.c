@@ -253,17 +253,22 @@ static void span_shared_ingress(void **st)
     mp_headers_add_cstr(&s->req, "x-b3-traceid", "0000000000000007");
     mp_headers_add_cstr(&s->req, "x-b3-spanid", "0000000000000008");
     mp_headers_add_cstr(&s->req, "x-b3-parentspanid", "0000000000000009");
+    mp_headers_add_cstr(&s->req, "x-envoy-decorator-operation", "from-downstream");
     mp_tracing_stream_start(s);
+    /* ingress: the downstream's decorator wins over this route's */
+    assert_string_equal(s->span->name, "from-downstream");
+    mp_tracing_stream_set_operation(s, "local-route", true);
+    assert_string_equal(s->span->name, "from-downstream");
     assert_non_null(s->span);
     /* shared span context on ingress: the client's span id is the proxy's */
     assert_true(s->span->shared);
     assert_true(s->span->sampled);
     assert_true(s->span->ctx.span_id == 8 && s->span->ctx.parent_id == 9);
     assert_int_equal(s->span->kind, MP_SPAN_SERVER);
-    assert_string_equal(s->span->name, "svc");
     struct mp_headers up;
     mp_headers_init(&up);
     mp_tracing_stream_inject(s, &up);
+    assert_null(mp_headers_get(&up, "x-envoy-decorator-operation"));
     assert_string_equal(mp_headers_value(&up, "x-b3-traceid"), "0000000000000007");
     assert_string_equal(mp_headers_value(&up, "x-b3-spanid"), "0000000000000008");
     assert_string_equal(mp_headers_value(&up, "x-b3-parentspanid"), "0000000000000009");
@@ -282,7 +287,11 @@ static void span_egress_spawn(void **st)
     struct mp_hcm_config hcm = {.tracing = &c};
     struct mp_http_stream *s = stream_new(&hcm);
     mp_headers_add_cstr(&s->req, "b3", "0000000000000007-0000000000000008-1");
+    mp_headers_add_cstr(&s->req, "x-envoy-decorator-operation", "ignored on egress");
     mp_tracing_stream_start(s);
+    assert_string_equal(s->span->name, "svc");
+    mp_tracing_stream_set_operation(s, "reviews:9080/*", true);
+    assert_string_equal(s->span->name, "reviews:9080/*");
     /* the B3 sampled flag wins over random 0%; egress spans get a new id */
     assert_true(s->span->sampled);
     assert_false(s->span->shared);
@@ -298,6 +307,7 @@ static void span_egress_spawn(void **st)
     mp_trace_hex64(s->span->ctx.span_id, want);
     assert_string_equal(mp_headers_value(&up, "x-b3-parentspanid"), want);
     assert_string_equal(mp_headers_value(&up, "x-b3-traceid"), "0000000000000007");
+    assert_string_equal(mp_headers_value(&up, "x-envoy-decorator-operation"), "reviews:9080/*");
     mp_headers_clear(&up);
     stream_free(s);
 }
