@@ -17,6 +17,7 @@
 #include "xds/xds_translate_listener.h"
 #include "xds/xds_translate_route.h"
 #include "xds/xds_runtime.h"
+#include "proxy/tracing.h"
 
 typedef Envoy__Config__Bootstrap__V3__Bootstrap Bootstrap;
 typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager Hcm;
@@ -101,6 +102,24 @@ static int deep_check(const Bootstrap *b, char **err)
     return 0;
 }
 
+/* Span tags (node_id, zone) and the provider HCMs without one fall back
+ * to: both come from the bootstrap and must be set before any listener is
+ * translated. */
+static int set_tracing_identity(const Bootstrap *b)
+{
+    const Envoy__Config__Core__V3__Node *n = b->node;
+    int rc = mp_tracing_set_local_node(n ? n->id : NULL, n ? n->cluster : NULL,
+                                       n && n->locality ? n->locality->zone : NULL);
+    /* Bootstrap.tracing is deprecated in the API but older Istio bootstraps
+     * still carry their Zipkin provider there */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    if (rc == 0)
+        rc = mp_tracing_set_bootstrap_provider(b->tracing ? b->tracing->http : NULL);
+#pragma GCC diagnostic pop
+    return rc;
+}
+
 static int setup_logging(const struct mp_options *o, char **err)
 {
     mp_log_set_level(o->log_level);
@@ -141,6 +160,8 @@ int main(int argc, char **argv)
     rc = mp_bootstrap_from_options(&opts, &bootstrap, &err);
     if (rc == 0)
         rc = mp_bootstrap_validate(bootstrap, &err);
+    if (rc == 0)
+        rc = set_tracing_identity(bootstrap);
     if (rc == 0 && opts.mode != MP_MODE_SERVE)
         rc = deep_check(bootstrap, &err);
     if (rc != 0) {

@@ -123,9 +123,9 @@ static const char *show(const struct mp_json *n, char *buf, size_t cap)
     case MP_JSON_PLAIN:
     case MP_JSON_NUMBER:
         if (n->u.str.len > 60)
-            snprintf(buf, cap, "\"%.57s...\"", n->u.str.s);
+            snprintf(buf, cap, "\"%.57s...\"", n->u.str.s ? n->u.str.s : "");
         else
-            snprintf(buf, cap, "\"%s\"", n->u.str.s);
+            snprintf(buf, cap, "\"%s\"", n->u.str.s ? n->u.str.s : "");
         return buf;
     case MP_JSON_BOOL: return n->u.boolean ? "true" : "false";
     default: snprintf(buf, cap, "%s", mp_json_type_name(n->type)); return buf;
@@ -423,7 +423,7 @@ static int parse_value(struct ctx *c, const struct mp_json *n, const ProtobufCFi
         return 0;
     }
     case PROTOBUF_C_TYPE_BYTES: {
-        const char *s;
+        const char *s = NULL;
         if ((rc = get_string(c, n, &s)) != 0)
             return rc;
         ProtobufCBinaryData *bd = slot;
@@ -657,7 +657,7 @@ static int parse_any(struct ctx *c, const struct mp_json *n, Google__Protobuf__A
             return 0;
         return fail(c, n, "Any is missing \"@type\"");
     }
-    const char *url;
+    const char *url = NULL;
     int rc = get_string(c, t, &url);
     if (rc != 0)
         return rc;

@@ -1,7 +1,6 @@
 /*
  * splice_pump.c: socket -> pipe -> socket with splice(2) (see splice_pump.h).
  */
-#define _GNU_SOURCE
 #include "splice_pump.h"
 
 #include <errno.h>

@@ -4,6 +4,9 @@
  * between the two as slice references; each side stops reading while the
  * other side's send buffer is above the connection buffer limit. A cluster
  * with a TLS transport_socket gets TLS on the upstream side (mesh mTLS).
+ * With no TLS on either side, once the bytes buffered before the upstream
+ * connected are sent, both directions switch to splice(2) through a pipe
+ * each (splice_pump.h) and never enter user space.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -22,6 +25,7 @@
 #include "lb_core.h"
 #include "mp_common.h"
 #include "snapshot.h"
+#include "splice_pump.h"
 #include "tls_context.h"
 #include "tls_transport.h"
 #include "upstream_bind.h"
@@ -53,10 +57,33 @@ struct tcpp {
     struct mp_tls_transport *tls;
     struct mp_buffer raw_in, raw_out; /* ciphertext, when tls */
     bool tls_shutdown;
+    /* splice mode: sp[0] downstream -> upstream, sp[1] upstream -> downstream;
+     * rio/wio then drive the upstream side and drio/dwio the downstream's
+     * (the connection's own watchers stay stopped) */
+    bool splicing;
+    struct mp_splice_pump sp[2];
+    ev_io drio, dwio;
 };
+
+/* Bytes one pump run may splice in before yielding to other connections. */
+#define SPLICE_BUDGET (1u << 20)
+
+/* Leaves splice mode: watchers of the downstream fd, then the pipes. */
+static void splice_stop(struct tcpp *t)
+{
+    if (!t->splicing)
+        return;
+    t->splicing = false;
+    struct ev_loop *loop = t->c->w->loop;
+    ev_io_stop(loop, &t->drio);
+    ev_io_stop(loop, &t->dwio);
+    mp_splice_pump_close(&t->sp[0]);
+    mp_splice_pump_close(&t->sp[1]);
+}
 
 static void up_close(struct tcpp *t)
 {
+    splice_stop(t);
     if (t->fd < 0)
         return;
     struct ev_loop *loop = t->c->w->loop;
@@ -174,12 +201,158 @@ static ssize_t up_decrypt(struct tcpp *t, bool eof, bool *closed)
     return (ssize_t)(mp_buffer_len(plain) - before);
 }
 
+/* Counts bytes spliced in: dir 0 from the downstream, 1 from the upstream. */
+static void splice_account(struct tcpp *t, int dir, uint64_t n)
+{
+    struct mp_conn *c = t->c;
+    mp_buffer_count_proxied(n);
+    if (dir == 0) {
+        t->rx += n;
+        if (t->cfg->stats)
+            mp_counter_inc(t->cfg->stats->rx_bytes, c->w->index, n);
+    } else {
+        t->tx += n;
+        if (t->cfg->stats)
+            mp_counter_inc(t->cfg->stats->tx_bytes, c->w->index, n);
+    }
+}
+
+/*
+ * splice refused these sockets: the connection goes on with buffers. Bytes
+ * still in a pipe move to the buffer of their direction (already counted);
+ * a FIN a pump saw is seen again by the next read, which is sticky.
+ */
+static void splice_fallback(struct tcpp *t)
+{
+    struct mp_conn *c = t->c;
+    struct ev_loop *loop = c->w->loop;
+    mp_splice_pump_count_fallback();
+    ev_io_stop(loop, &t->rio);
+    ev_io_stop(loop, &t->wio);
+    if (mp_splice_pump_take(&t->sp[0], &t->out) < 0 ||
+        mp_splice_pump_take(&t->sp[1], &c->out) < 0) {
+        finish(t);
+        return;
+    }
+    splice_stop(t);
+    if (mp_buffer_len(&c->out) > 0)
+        mp_conn_schedule_flush(c);
+    up_flush(t);
+    if (t->closed)
+        return;
+    if (up_pending(t) <= c->high_watermark && !t->down_eof)
+        mp_conn_read_disable(c, false);
+    if (mp_buffer_len(&c->out) <= c->high_watermark && !t->up_eof)
+        ev_io_start(loop, &t->rio);
+}
+
+/* Runs one direction's pump and watches what it waits for. */
+static void splice_pump_dir(struct tcpp *t, int dir)
+{
+    struct mp_conn *c = t->c;
+    struct ev_loop *loop = c->w->loop;
+    if (!t->splicing || t->closed)
+        return;
+    if (c->closed) {
+        /* the worker closed the downstream fd under us (shutdown) */
+        finish(t);
+        return;
+    }
+    uint64_t in = 0, out = 0;
+    int rc = mp_splice_pump_run(&t->sp[dir], SPLICE_BUDGET, &in, &out);
+    if (in > 0)
+        splice_account(t, dir, in);
+    if (in > 0 || out > 0)
+        mp_conn_touch(c);
+    ev_io *rd = dir == 0 ? &t->drio : &t->rio;
+    ev_io *wr = dir == 0 ? &t->wio : &t->dwio;
+    switch (rc) {
+    case MP_SPLICE_WANT_READ:
+        ev_io_stop(loop, wr);
+        ev_io_start(loop, rd);
+        return;
+    case MP_SPLICE_WANT_WRITE:
+        /* backpressure: the pipe holds what the destination did not take */
+        ev_io_stop(loop, rd);
+        ev_io_start(loop, wr);
+        return;
+    case MP_SPLICE_DONE:
+        ev_io_stop(loop, rd);
+        ev_io_stop(loop, wr);
+        if (dir == 0) {
+            /* the downstream's half-close goes on; the upstream may still answer */
+            t->down_eof = true;
+            shutdown(t->fd, SHUT_WR);
+        } else {
+            t->up_eof = true;
+            finish(t);
+        }
+        return;
+    case MP_SPLICE_UNSUPPORTED:
+        splice_fallback(t);
+        return;
+    default:
+        finish(t); /* a reset on either side */
+        return;
+    }
+}
+
+static void splice_down_read_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)loop;
+    (void)revents;
+    splice_pump_dir(io->data, 0);
+}
+
+static void splice_down_write_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)loop;
+    (void)revents;
+    splice_pump_dir(io->data, 1);
+}
+
+/*
+ * Switches a plain TCP connection to splice once nothing waits in user
+ * space: what listener filters read and what came before the upstream
+ * connected went out through the buffers first.
+ */
+static void splice_maybe_start(struct tcpp *t)
+{
+    struct mp_conn *c = t->c;
+    if (t->splicing || t->closed || t->tls_ctx || c->tls || t->down_eof || t->up_eof ||
+        c->eof || c->closing || up_pending(t) > 0 || mp_buffer_len(&c->out) > 0 ||
+        mp_buffer_len(&c->in) > 0 || !mp_splice_pump_enabled())
+        return;
+    if (mp_splice_pump_init(&t->sp[0], c->fd, t->fd, c->high_watermark) < 0) {
+        mp_splice_pump_count_fallback();
+        return;
+    }
+    if (mp_splice_pump_init(&t->sp[1], t->fd, c->fd, c->high_watermark) < 0) {
+        mp_splice_pump_close(&t->sp[0]);
+        mp_splice_pump_count_fallback();
+        return;
+    }
+    struct ev_loop *loop = c->w->loop;
+    t->splicing = true;
+    mp_conn_read_disable(c, true);
+    ev_io_stop(loop, &t->wio);
+    ev_io_init(&t->drio, splice_down_read_cb, c->fd, EV_READ);
+    ev_io_init(&t->dwio, splice_down_write_cb, c->fd, EV_WRITE);
+    t->drio.data = t->dwio.data = t;
+    ev_io_start(loop, &t->drio);
+    ev_io_start(loop, &t->rio);
+}
+
 static void up_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)loop;
     (void)revents;
     struct tcpp *t = io->data;
     struct mp_conn *c = t->c;
+    if (t->splicing) {
+        splice_pump_dir(t, 1);
+        return;
+    }
     ssize_t n = mp_buffer_read_fd(t->tls ? &t->raw_in : &c->out, t->fd, 0);
     bool ended = n != MP_ERR_AGAIN && n <= 0; /* FIN or error */
     if (t->tls && (n > 0 || n == MP_ERR_CLOSED)) {
@@ -213,6 +386,10 @@ static void up_write_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)revents;
     struct tcpp *t = io->data;
+    if (t->splicing) {
+        splice_pump_dir(t, 0);
+        return;
+    }
     if (!t->connected) {
         int err = 0;
         socklen_t len = sizeof(err);
@@ -239,6 +416,8 @@ static void up_write_cb(struct ev_loop *loop, ev_io *io, int revents)
         }
     }
     up_flush(t);
+    if (!t->closed)
+        splice_maybe_start(t);
 }
 
 static void connect_timeout_cb(struct ev_loop *loop, ev_timer *tm, int revents)
@@ -272,13 +451,15 @@ static int tcpp_on_data(struct mp_conn *c)
         up_flush(t);
     if (up_pending(t) > c->high_watermark)
         mp_conn_read_disable(c, true);
+    else if (t->connected && !t->closed)
+        splice_maybe_start(t);
     return 0;
 }
 
 static void tcpp_on_writable(struct mp_conn *c)
 {
     struct tcpp *t = c->codec_data;
-    if (t->connected && !t->closed && t->fd >= 0 && !t->up_eof)
+    if (t->connected && !t->closed && t->fd >= 0 && !t->up_eof && !t->splicing)
         ev_io_start(c->w->loop, &t->rio);
 }
 

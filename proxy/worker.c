@@ -19,6 +19,7 @@
 #include "mp_common.h"
 #include "slice.h"
 #include "snapshot.h"
+#include "splice_pump.h"
 #include "tracing_export.h"
 #include "upstream.h"
 #include "xds_translate_listener.h"
@@ -371,6 +372,9 @@ struct mp_worker *mp_worker_new(struct mp_server *server, unsigned index, struct
     w->server = server;
     w->index = index;
     w->stats = stats;
+    /* meshproxy.splice_fallback (tcp_proxy); registering again is harmless */
+    if (stats)
+        mp_splice_pump_register_stats(stats);
     w->deferred_tail = &w->deferred;
     pthread_mutex_init(&w->mu, NULL);
     ev_async_init(&w->wake, async_cb);
