@@ -4,9 +4,11 @@
  * translated by xds/xds_translate_listener.c). Adding a filter: write
  * filters/network/<name>.c exporting its ops table and add it below.
  */
+#include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "filters/filter_lookup.h"
+#include "proxy/mp_common.h"
 #include "proxy/network_filter.h"
 
 extern const struct mp_network_filter_ops mp_network_filter_local_ratelimit;
@@ -23,23 +25,10 @@ static const struct mp_network_filter_ops *const registry[] = {
 
 const struct mp_network_filter_ops *mp_network_filter_find(const char *name, const char *type_url)
 {
-    const char *type = NULL;
-    if (type_url && *type_url) {
-        const char *slash = strrchr(type_url, '/');
-        type = slash ? slash + 1 : type_url;
-    }
-    /* the typed_config type decides, as in Envoy; the name is a fallback */
-    if (type) {
-        for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
-            if (registry[i]->config_type && strcmp(registry[i]->config_type, type) == 0)
-                return registry[i];
-    }
-    if (name) {
-        for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
-            if (strcmp(registry[i]->name, name) == 0)
-                return registry[i];
-    }
-    return NULL;
+    ptrdiff_t i = mp_filter_lookup((const void *const *)registry, MP_ARRAY_LEN(registry),
+                                   offsetof(struct mp_network_filter_ops, name),
+                                   offsetof(struct mp_network_filter_ops, config_type), name, type_url);
+    return i < 0 ? NULL : registry[i];
 }
 
 size_t mp_network_filter_registry_size(void)

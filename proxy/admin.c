@@ -3,6 +3,8 @@
  * "connection: close"), served on the main loop.
  */
 #include "admin.h"
+#include "admin_config_dump.h"
+#include "admin_render.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buffer.h"
@@ -26,6 +29,8 @@
 #include "server_int.h"
 #include "snapshot.h"
 #include "stats_render.h"
+#include "tls_config.h"
+#include "tls_context.h"
 #include "xds_translate_listener.h"
 
 struct admin_conn;
@@ -131,8 +136,19 @@ static void render_clusters(struct mp_server *s, struct mp_buffer *b, bool json)
         const struct mp_snapshot_cluster *e = &snap->clusters[i];
         const struct mp_cluster *c = e->cluster;
         if (json) {
+            const struct mp_circuit_breakers *cb = &c->circuit_breakers[0];
             mp_buffer_appendf(b, "%s{\"name\":", i ? "," : "");
             json_str(b, c->name);
+            mp_buffer_appendf(b, ",\"observability_name\":");
+            json_str(b, c->name);
+            if (c->added_via_api)
+                mp_buffer_appendf(b, ",\"added_via_api\":true");
+            mp_buffer_appendf(b,
+                              ",\"circuit_breakers\":{\"thresholds\":[{\"max_connections\":%u,"
+                              "\"max_pending_requests\":%u,\"max_requests\":%u,"
+                              "\"max_retries\":%u}]}",
+                              cb->max_connections, cb->max_pending_requests, cb->max_requests,
+                              cb->max_retries);
             mp_buffer_appendf(b, ",\"host_statuses\":[");
         } else {
             const struct mp_circuit_breakers *cb = &c->circuit_breakers[0];
@@ -166,16 +182,17 @@ static void render_clusters(struct mp_server *s, struct mp_buffer *b, bool json)
                                  : h->health == MP_HOST_DEGRADED ? "/degraded"
                                                                  : "/eds_health_unhealthy";
             if (json) {
-                mp_buffer_appendf(b, "%s{\"address\":", j ? "," : "");
-                json_str(b, h->addr_str);
-                mp_buffer_appendf(
-                    b,
-                    ",\"stats\":{\"cx_active\":%" PRIu64 ",\"cx_connect_fail\":%" PRIu64
-                    ",\"cx_total\":%" PRIu64 ",\"rq_active\":%" PRIu64 ",\"rq_error\":%" PRIu64
-                    ",\"rq_success\":%" PRIu64 ",\"rq_timeout\":%" PRIu64 ",\"rq_total\":%" PRIu64
-                    "},\"health_status\":\"%s\",\"weight\":%u,\"priority\":%u}",
-                    v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-                    h->health == MP_HOST_HEALTHY ? "HEALTHY" : "UNHEALTHY", h->weight, h->priority);
+                const struct mp_admin_host_stats st = {
+                    .cx_active = v[0], .cx_connect_fail = v[1], .cx_total = v[2],
+                    .rq_active = v[3], .rq_error = v[4],        .rq_success = v[5],
+                    .rq_timeout = v[6], .rq_total = v[7]};
+                const struct mp_locality *loc =
+                    h->locality_index < e->hosts->n_localities
+                        ? &e->hosts->localities[h->locality_index].locality
+                        : NULL;
+                if (j)
+                    mp_buffer_appendf(b, ",");
+                mp_admin_render_host_json(b, h, loc, &st);
                 continue;
             }
             static const char *const names[] = {"cx_active",  "cx_connect_fail", "cx_total",
@@ -197,6 +214,16 @@ static void render_clusters(struct mp_server *s, struct mp_buffer *b, bool json)
     }
     if (json)
         mp_buffer_appendf(b, "]}");
+}
+
+/* Wall-clock microseconds as protobuf's Timestamp JSON ("...T..Z"). */
+static void format_time(int64_t wall_us, char *buf, size_t cap)
+{
+    time_t t = (time_t)(wall_us / 1000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, cap - n, ".%03dZ", (int)(wall_us / 1000 % 1000));
 }
 
 /* Appends pb as JSON with "@type" first (Envoy dumps resources as Any). */
@@ -245,6 +272,21 @@ static void render_config_dump(struct mp_server *s, struct mp_buffer *b)
         mp_buffer_appendf(b, "}");
     }
     mp_buffer_appendf(b, "]}");
+    /* Static secrets; their private keys are redacted by the filter that
+     * every answer goes through. last_updated is when the server started,
+     * as bootstrap secrets never change. */
+    char started[40];
+    format_time(s->start_wall_us, started, sizeof(started));
+    mp_buffer_appendf(b, ",{\"@type\":\"type.googleapis.com/envoy.admin.v3.SecretsConfigDump\","
+                         "\"static_secrets\":[");
+    for (size_t i = 0; sr && i < sr->n_secrets; i++) {
+        mp_buffer_appendf(b, "%s{\"name\":", i ? "," : "");
+        json_str(b, sr->secrets[i]->name);
+        mp_buffer_appendf(b, ",\"last_updated\":\"%s\",\"secret\":", started);
+        any_json(b, &sr->secrets[i]->base, "envoy.extensions.transport_sockets.tls.v3.Secret");
+        mp_buffer_appendf(b, "}");
+    }
+    mp_buffer_appendf(b, "]}");
     if (s->dump_fn)
         s->dump_fn(s->dump_arg, b);
     mp_buffer_appendf(b, "]}\n");
@@ -289,9 +331,21 @@ static void render_server_info(struct mp_server *s, struct mp_buffer *b)
     mp_buffer_appendf(b, "}}\n");
 }
 
-static void render_listeners(struct mp_server *s, struct mp_buffer *b)
+static void render_listeners(struct mp_server *s, struct mp_buffer *b, bool json)
 {
     struct mp_snapshot *snap = s->current;
+    if (json) {
+        mp_buffer_appendf(b, "{\"listener_statuses\":[");
+        for (size_t i = 0; snap && i < snap->n_listeners; i++) {
+            mp_buffer_appendf(b, "%s{\"name\":", i ? "," : "");
+            json_str(b, snap->listeners[i]->name);
+            mp_buffer_appendf(b, ",\"local_address\":");
+            mp_admin_render_address_json(b, (const struct sockaddr *)&snap->listeners[i]->addr);
+            mp_buffer_appendf(b, "}");
+        }
+        mp_buffer_appendf(b, "]}\n");
+        return;
+    }
     for (size_t i = 0; snap && i < snap->n_listeners; i++) {
         char addr[80];
         mp_sockaddr_format((const struct sockaddr *)&snap->listeners[i]->addr, addr, sizeof(addr));
@@ -299,16 +353,72 @@ static void render_listeners(struct mp_server *s, struct mp_buffer *b)
     }
 }
 
+/* One /certs entry per TLS context in force (listener filter chains and
+ * cluster transport sockets), each context once. */
+static void render_one_cert(struct mp_buffer *b, struct mp_tls_context *ctx,
+                            struct mp_tls_context **seen, size_t *n_seen, size_t cap, int64_t now)
+{
+    if (!ctx)
+        return;
+    for (size_t i = 0; i < *n_seen; i++)
+        if (seen[i] == ctx)
+            return;
+    if (*n_seen < cap)
+        seen[(*n_seen)++] = ctx;
+    const struct mp_tls_config *cfg = mp_tls_context_config(ctx);
+    const char *cert_path = NULL, *ca_path = NULL;
+    if (cfg && cfg->n_certs)
+        cert_path = cfg->certs[0].chain.origin;
+    else if (cfg && cfg->n_cert_sds)
+        cert_path = cfg->cert_sds[0].name;
+    if (cfg && cfg->validation && cfg->validation->trusted_ca.len)
+        ca_path = cfg->validation->trusted_ca.origin;
+    else if (cfg && cfg->validation_sds)
+        ca_path = cfg->validation_sds->name;
+    if (*n_seen > 1)
+        mp_buffer_appendf(b, ",");
+    mp_admin_render_certificate(b, mp_tls_context_ssl_ctx(ctx), ca_path, cert_path, now);
+}
+
+static void render_certs(struct mp_server *s, struct mp_buffer *b)
+{
+    struct mp_snapshot *snap = s->current;
+    struct mp_tls_context *seen[256];
+    size_t n_seen = 0;
+    int64_t now = mp_wall_us() / 1000000;
+    mp_buffer_appendf(b, "{\"certificates\":[");
+    for (size_t i = 0; snap && i < snap->n_listeners; i++) {
+        const struct mp_listener_config *l = snap->listeners[i];
+        for (size_t j = 0; j < l->n_chains; j++)
+            render_one_cert(b, l->chains[j].tls, seen, &n_seen, MP_ARRAY_LEN(seen), now);
+        if (l->default_chain)
+            render_one_cert(b, l->default_chain->tls, seen, &n_seen, MP_ARRAY_LEN(seen), now);
+    }
+    for (size_t i = 0; snap && i < snap->n_clusters; i++) {
+        const struct mp_snapshot_cluster *e = &snap->clusters[i];
+        render_one_cert(b, e->tls, seen, &n_seen, MP_ARRAY_LEN(seen), now);
+        for (size_t j = 0; e->match_tls && j < e->cluster->n_transport_socket_matches; j++)
+            render_one_cert(b, e->match_tls[j], seen, &n_seen, MP_ARRAY_LEN(seen), now);
+    }
+    mp_buffer_appendf(b, "]}\n");
+}
+
 static const char *const endpoints[][2] = {
     {"/", "this list"},
-    {"/clusters", "upstream cluster status"},
+    {"/certs", "print certs on machine"},
+    {"/clusters", "upstream cluster status (?format=json)"},
     {"/config_dump", "dump current Envoy configs"},
     {"/drain_listeners", "drain listeners (POST; ?graceful, ?inboundonly)"},
     {"/healthcheck/fail", "cause the server to fail health checks (POST)"},
     {"/healthcheck/ok", "cause the server to pass health checks (POST)"},
-    {"/listeners", "print listener info"},
+    {"/hot_restart_version", "print the hot restart compatibility version"},
+    {"/listeners", "print listener info (?format=json)"},
+    {"/logging", "query/change logging levels (POST ?level=, ?<component>=)"},
+    {"/memory", "print current allocation/heap usage"},
     {"/quitquitquit", "exit the server (POST)"},
     {"/ready", "print server state, return 200 if LIVE, otherwise return 503"},
+    {"/reset_counters", "reset all counters to zero (POST)"},
+    {"/runtime", "print runtime values"},
     {"/server_info", "print server version/status information"},
     {"/stats", "print server stats"},
     {"/stats/prometheus", "print server stats in prometheus format"},
@@ -333,8 +443,39 @@ static void handle(struct admin_conn *c)
     struct mp_buffer b = MP_BUFFER_INIT;
     int status = 200;
     const char *ctype = "text/plain; charset=UTF-8";
+    const char *deny = NULL;
 
-    if (strncmp(path, "/stats", 6) == 0 &&
+    if (!mp_admin_method_allowed(method, path, query, &deny)) {
+        /* Envoy refuses a state change by GET so that a crawler or a stray
+         * browser prefetch cannot stop or drain the proxy. */
+        status = 405;
+        mp_buffer_appendf(&b, "%s", deny);
+    } else if (strcmp(path, "/logging") == 0) {
+        char *err = NULL;
+        if (query && *query && mp_admin_logging_apply(query, &err) != 0) {
+            status = 400;
+            mp_buffer_appendf(&b, "%s\n", err ? err : "bad request");
+        }
+        free(err);
+        mp_admin_render_logging(&b);
+    } else if (strcmp(path, "/reset_counters") == 0) {
+        if (mp_stats_reset_counters(s->stats) == 0) {
+            mp_buffer_appendf(&b, "OK\n");
+        } else {
+            status = 500;
+            mp_buffer_appendf(&b, "out of memory\n");
+        }
+    } else if (strcmp(path, "/memory") == 0) {
+        mp_admin_render_memory(&b);
+        ctype = "application/json";
+    } else if (strcmp(path, "/runtime") == 0) {
+        /* meshproxy has no runtime layers (no layered_runtime support). */
+        mp_buffer_appendf(&b, "{\"entries\":{},\"layers\":[]}\n");
+        ctype = "application/json";
+    } else if (strcmp(path, "/hot_restart_version") == 0) {
+        /* Hot restart is not implemented; Envoy built without it says this. */
+        mp_buffer_appendf(&b, "disabled\n");
+    } else if (strncmp(path, "/stats", 6) == 0 &&
         (path[6] == '\0' || strcmp(path + 6, "/prometheus") == 0)) {
         const char *ct = NULL;
         char *err = NULL;
@@ -350,12 +491,40 @@ static void handle(struct admin_conn *c)
         }
         free(err);
     } else if (strcmp(path, "/clusters") == 0) {
-        bool json = query && strstr(query, "format=json");
+        char fmt[16] = "";
+        bool json = mp_admin_query_get(query, "format", fmt, sizeof(fmt)) &&
+                    strcmp(fmt, "json") == 0;
         render_clusters(s, &b, json);
         if (json)
             ctype = "application/json";
     } else if (strcmp(path, "/config_dump") == 0) {
-        render_config_dump(s, &b);
+        struct mp_buffer full = MP_BUFFER_INIT;
+        render_config_dump(s, &full);
+        char resource[128], mask[512], regex[512];
+        struct mp_admin_dump_query q = {
+            .resource = mp_admin_query_get(query, "resource", resource, sizeof(resource))
+                            ? resource
+                            : NULL,
+            .mask = mp_admin_query_get(query, "mask", mask, sizeof(mask)) ? mask : NULL,
+            .name_regex = mp_admin_query_get(query, "name_regex", regex, sizeof(regex)) ? regex
+                                                                                      : NULL,
+            .include_eds = query_has(query, "include_eds"),
+        };
+        size_t len = mp_buffer_len(&full);
+        const char *text = len ? mp_buffer_linearize(&full, len) : NULL;
+        char *err = NULL;
+        int rc = text ? mp_admin_config_dump_filter(text, len, &q, &b, &err) : MP_ERR_NOMEM;
+        if (rc != 0) {
+            mp_buffer_clear(&b);
+            status = rc == MP_ERR_NOTFOUND ? 404 : rc == MP_ERR_INVAL ? 400 : 500;
+            mp_buffer_appendf(&b, "%s\n", err ? err : "config dump failed");
+        } else {
+            ctype = "application/json";
+        }
+        free(err);
+        mp_buffer_clear(&full);
+    } else if (strcmp(path, "/certs") == 0) {
+        render_certs(s, &b);
         ctype = "application/json";
     } else if (strcmp(path, "/ready") == 0) {
         enum mp_server_state st = mp_server_state(s);
@@ -365,7 +534,12 @@ static void handle(struct admin_conn *c)
         render_server_info(s, &b);
         ctype = "application/json";
     } else if (strcmp(path, "/listeners") == 0) {
-        render_listeners(s, &b);
+        char fmt[16] = "";
+        bool json = mp_admin_query_get(query, "format", fmt, sizeof(fmt)) &&
+                    strcmp(fmt, "json") == 0;
+        render_listeners(s, &b, json);
+        if (json)
+            ctype = "application/json";
     } else if (strcmp(path, "/quitquitquit") == 0) {
         if (!post) {
             status = 405;
@@ -404,6 +578,7 @@ static void handle(struct admin_conn *c)
         for (size_t i = 0; i < MP_ARRAY_LEN(endpoints); i++)
             mp_buffer_appendf(&b, "  %s: %s\n", endpoints[i][0], endpoints[i][1]);
     }
+    MP_LOG(MP_LOG_ADMIN, MP_LOG_DEBUG, "admin: %s %s: %d", method, target, status);
     respond(c, status, ctype, &b);
     mp_buffer_clear(&b);
 }

@@ -552,3 +552,25 @@ out:
     free(filter);
     return rc;
 }
+
+int mp_stats_reset_counters(struct mp_stats *stats)
+{
+    mp_stats_read_lock(stats);
+    size_t n = 0;
+    struct mp_stat_entry **es = mp_stats_entries_copy(stats, &n);
+    if (!es) {
+        mp_stats_read_unlock(stats);
+        return MP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct mp_stat_entry *e = es[i];
+        if (e->kind != MP_STAT_COUNTER || e->fn || !e->h.counter)
+            continue;
+        for (unsigned k = 0; k < e->h.counter->n_slots; k++)
+            if (e->h.counter->cell[k])
+                atomic_store_explicit(e->h.counter->cell[k], 0, memory_order_relaxed);
+    }
+    free(es);
+    mp_stats_read_unlock(stats);
+    return 0;
+}

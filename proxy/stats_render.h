@@ -48,4 +48,13 @@ char *mp_stats_render_string(struct mp_stats *stats, enum mp_stats_format fmt,
 int mp_stats_admin_handle(struct mp_stats *stats, const char *path_and_query, struct mp_buffer *out,
                           const char **content_type, char **err);
 
+/**
+ * Sets every counter of the registry to zero (admin POST /reset_counters;
+ * computed counters, gauges and histograms are left alone). Each writer
+ * slot is stored to once: an increment racing the reset on a worker may keep
+ * that slot's pre-reset value (no lock is taken on the data path, so the
+ * reset is as exact as a plain store allows). Returns 0 or MP_ERR_NOMEM.
+ */
+int mp_stats_reset_counters(struct mp_stats *stats);
+
 #endif

@@ -61,6 +61,7 @@ struct tcpp {
      * rio/wio then drive the upstream side and drio/dwio the downstream's
      * (the connection's own watchers stay stopped) */
     bool splicing;
+    bool splice_failed; /* fell back once: buffers for the rest of its life */
     struct mp_splice_pump sp[2];
     ev_io drio, dwio;
 };
@@ -227,6 +228,7 @@ static void splice_fallback(struct tcpp *t)
     struct mp_conn *c = t->c;
     struct ev_loop *loop = c->w->loop;
     mp_splice_pump_count_fallback();
+    t->splice_failed = true;
     ev_io_stop(loop, &t->rio);
     ev_io_stop(loop, &t->wio);
     if (mp_splice_pump_take(&t->sp[0], &t->out) < 0 ||
@@ -319,17 +321,19 @@ static void splice_down_write_cb(struct ev_loop *loop, ev_io *io, int revents)
 static void splice_maybe_start(struct tcpp *t)
 {
     struct mp_conn *c = t->c;
-    if (t->splicing || t->closed || t->tls_ctx || c->tls || t->down_eof || t->up_eof ||
+    if (t->splicing || t->splice_failed || t->closed || t->tls_ctx || c->tls || t->down_eof || t->up_eof ||
         c->eof || c->closing || up_pending(t) > 0 || mp_buffer_len(&c->out) > 0 ||
         mp_buffer_len(&c->in) > 0 || !mp_splice_pump_enabled())
         return;
     if (mp_splice_pump_init(&t->sp[0], c->fd, t->fd, c->high_watermark) < 0) {
         mp_splice_pump_count_fallback();
+        t->splice_failed = true;
         return;
     }
     if (mp_splice_pump_init(&t->sp[1], t->fd, c->fd, c->high_watermark) < 0) {
         mp_splice_pump_close(&t->sp[0]);
         mp_splice_pump_count_fallback();
+        t->splice_failed = true;
         return;
     }
     struct ev_loop *loop = c->w->loop;

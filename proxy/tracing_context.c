@@ -10,24 +10,13 @@
 #include "http_headers.h"
 #include "mp_common.h"
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int mp_trace_parse_hex64(const char *s, size_t len, uint64_t *v)
 {
     if (len == 0 || len > 16)
         return MP_ERR_INVAL;
     uint64_t r = 0;
     for (size_t i = 0; i < len; i++) {
-        int d = hexval(s[i]);
+        int d = mp_hex_value(s[i]);
         if (d < 0)
             return MP_ERR_INVAL;
         r = (r << 4) | (uint64_t)d;

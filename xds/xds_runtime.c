@@ -391,7 +391,35 @@ static void config_dump(void *arg, struct mp_buffer *out)
     mp_buffer_appendf(out, "]},{\"@type\":\"type.googleapis.com/envoy.admin.v3."
                            "EndpointsConfigDump\",\"dynamic_endpoint_configs\":[");
     dump_list(out, d, MP_XDS_TYPE_ENDPOINT, -1, "endpoint_config");
-    mp_buffer_appendf(out, "]}");
+    /* Secrets as Envoy's SecretsConfigDump.DynamicSecret; the admin's dump
+     * filter redacts their private keys (it merges this with the static
+     * secrets' SecretsConfigDump). */
+    mp_buffer_appendf(out, "]},{\"@type\":\"type.googleapis.com/envoy.admin.v3."
+                           "SecretsConfigDump\"");
+    for (int warming = 0; warming < 2; warming++) {
+        mp_buffer_appendf(out, ",\"%s\":[",
+                          warming ? "dynamic_warming_secrets" : "dynamic_active_secrets");
+        bool first = true;
+        for (size_t i = 0; i < d->n; i++) {
+            const struct mp_xds_blob *b = d->blobs[i];
+            if (strcmp(b->type_url, MP_XDS_TYPE_SECRET) != 0 || d->warming[i] != (warming == 1))
+                continue;
+            char when[40] = "";
+            time_t t = (time_t)(b->last_updated_wall_us / 1000000);
+            struct tm tm;
+            if (gmtime_r(&t, &tm))
+                strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+            mp_buffer_appendf(out,
+                              "%s{\"name\":\"%s\",\"version_info\":\"%s\","
+                              "\"last_updated\":\"%s\",\"secret\":",
+                              first ? "" : ",", b->name, b->version, when);
+            first = false;
+            dump_resource(out, b);
+            mp_buffer_appendf(out, "}");
+        }
+        mp_buffer_appendf(out, "]");
+    }
+    mp_buffer_appendf(out, "}");
 #undef V
 }
 

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include "envoy/extensions/filters/http/cors/v3/cors.pb-c.h"
 #include "filters/http/filter_reply.h"
@@ -31,6 +30,7 @@
 #include "filters/http/route_config_cache.h"
 #include "proxy/http_stream.h"
 #include "proxy/mp_common.h"
+#include "proxy/rand.h"
 #include "xds/xds_translate_listener.h"
 
 #define CORS_NAME         "envoy.filters.http.cors"
@@ -160,20 +160,6 @@ static bool origin_allowed(const struct cors_policy *pol, const char *o, size_t 
     return false;
 }
 
-static uint64_t rnd64(void)
-{
-    static _Thread_local uint64_t s;
-    if (s == 0) {
-        if (getrandom(&s, sizeof(s), 0) != sizeof(s))
-            s = (uint64_t)(uintptr_t)&s * 0x9e3779b97f4a7c15ull;
-        s |= 1;
-    }
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
-}
-
 /* filter_enabled (default: on for everyone). The runtime key is not looked
  * up: meshproxy's runtime has no such keys, so its default value applies. */
 static bool enabled(const CorsPolicy *pb)
@@ -186,7 +172,7 @@ static bool enabled(const CorsPolicy *pb)
         : fp->denominator == ENVOY__TYPE__V3__FRACTIONAL_PERCENT__DENOMINATOR_TYPE__TEN_THOUSAND
             ? 10000
             : 100;
-    return fp->numerator >= den || rnd64() % den < fp->numerator;
+    return fp->numerator >= den || mp_rand_u64() % den < fp->numerator;
 }
 
 static int cors_parse(const uint8_t *data, size_t len, void **config, char **err)
@@ -220,13 +206,8 @@ static const struct cors_policy *route_policy(struct mp_http_filter_ctx *f,
     struct mp_http_stream *s = f->stream;
     struct cors_state *st = f->state;
     const char *name = s->hcm->filters[f->index].name;
-    const struct mp_typed_config *tc = mp_request_view_filter_config(s, v, name);
-    if (!tc && strcmp(name, CORS_NAME) != 0)
-        tc = mp_request_view_filter_config(s, v, CORS_NAME);
-    if (!tc || tc->disabled || !tc->type_url)
-        return NULL;
-    const char *slash = strrchr(tc->type_url, '/');
-    if (strcmp(slash ? slash + 1 : tc->type_url, POLICY_TYPE) != 0)
+    const struct mp_typed_config *tc = mp_request_view_own_config(s, v, name, CORS_NAME);
+    if (!tc || tc->disabled || !mp_typed_config_type_is(tc, POLICY_TYPE))
         return NULL;
     const struct cors_config *c = f->config;
     void *cached = NULL;

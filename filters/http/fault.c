@@ -10,13 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "filters/http/fault_config.h"
 #include "filters/http/request_view.h"
 #include "filters/http/route_config_cache.h"
 #include "proxy/http_stream.h"
 #include "proxy/mp_common.h"
+#include "proxy/rand.h"
 #include "proxy/route_table.h"
 #include "proxy/router_match.h"
 #include "proxy/stats.h"
@@ -53,20 +53,6 @@ struct fault_state {
     bool timer_armed;
     bool active; /* counted in active faults */
 };
-
-static uint64_t rnd64(void)
-{
-    static _Thread_local uint64_t s;
-    if (s == 0) {
-        if (getrandom(&s, sizeof(s), 0) != sizeof(s))
-            s = (uint64_t)mp_now_us() * 0x9e3779b97f4a7c15ull;
-        s |= 1;
-    }
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
-}
 
 static void fault_config_free(void *p)
 {
@@ -238,7 +224,7 @@ static void delay_done(struct ev_loop *loop, ev_timer *t, int revents)
     struct mp_request_view v;
     struct mp_fault_abort a;
     if (mp_request_view_init(&v, &s->req) == 0) {
-        bool hit = mp_fault_decide_abort(st->cfg, &v.rq, rnd64(), &a);
+        bool hit = mp_fault_decide_abort(st->cfg, &v.rq, mp_rand_u64(), &a);
         mp_request_view_clear(&v);
         if (hit && try_inc_active(st)) {
             do_abort(st, &a);
@@ -254,18 +240,14 @@ static void route_override(struct fault_state *st, const struct mp_request_view 
     struct mp_http_filter_ctx *f = st->f;
     struct mp_http_stream *s = f->stream;
     const char *name = s->hcm->filters[f->index].name;
-    const struct mp_typed_config *tc = mp_request_view_filter_config(s, v, name);
-    if (!tc && strcmp(name, FAULT_FILTER_NAME) != 0)
-        tc = mp_request_view_filter_config(s, v, FAULT_FILTER_NAME);
+    const struct mp_typed_config *tc = mp_request_view_own_config(s, v, name, FAULT_FILTER_NAME);
     if (!tc)
         return;
     if (tc->disabled) {
         *off = true;
         return;
     }
-    const char *slash = tc->type_url ? strrchr(tc->type_url, '/') : NULL;
-    const char *type = slash ? slash + 1 : (tc->type_url ? tc->type_url : "");
-    if (strcmp(type, FAULT_TYPE) != 0)
+    if (!mp_typed_config_type_is(tc, FAULT_TYPE))
         return;
     /* A per-route config that does not translate injects nothing (it was accepted with
      * the route configuration, which does not validate filter configs). */
@@ -294,7 +276,7 @@ static bool cluster_matches(const struct mp_http_stream *s, const struct mp_requ
         return false;
     const char *name = NULL;
     size_t len = 0;
-    if (mp_route_pick_cluster(r, &v->rq, rnd64(), &name, &len) < 0)
+    if (mp_route_pick_cluster(r, &v->rq, mp_rand_u64(), &name, &len) < 0)
         return false;
     return strlen(cluster) == len && memcmp(cluster, name, len) == 0;
 }
@@ -322,7 +304,7 @@ static int fault_on_request_headers(struct mp_http_filter_ctx *f, struct mp_head
         goto done;
 
     uint64_t ms;
-    if (mp_fault_decide_delay(st->cfg, &v.rq, rnd64(), &ms) && try_inc_active(st)) {
+    if (mp_fault_decide_delay(st->cfg, &v.rq, mp_rand_u64(), &ms) && try_inc_active(st)) {
         if (st->stats)
             mp_counter_inc(st->stats->delays, slot_of(s), 1);
         ev_timer_init(&st->timer, delay_done, (double)ms / 1000.0, 0.);
@@ -333,7 +315,7 @@ static int fault_on_request_headers(struct mp_http_filter_ctx *f, struct mp_head
         goto done;
     }
     struct mp_fault_abort a;
-    if (mp_fault_decide_abort(st->cfg, &v.rq, rnd64(), &a) && try_inc_active(st))
+    if (mp_fault_decide_abort(st->cfg, &v.rq, mp_rand_u64(), &a) && try_inc_active(st))
         result = do_abort(st, &a);
 done:
     mp_request_view_clear(&v);

@@ -103,15 +103,11 @@ static int find_requirement(struct mp_http_filter_ctx *f, const struct mp_reques
     const struct mp_jwt_authn_config *c = f->config;
     struct mp_http_stream *s = f->stream;
     const char *name = s->hcm->filters[f->index].name;
-    const struct mp_typed_config *tc = mp_request_view_filter_config(s, v, name);
-    if (!tc && strcmp(name, JWT_FILTER_NAME) != 0)
-        tc = mp_request_view_filter_config(s, v, JWT_FILTER_NAME);
+    const struct mp_typed_config *tc = mp_request_view_own_config(s, v, name, JWT_FILTER_NAME);
     if (tc) {
         if (tc->disabled)
             return 1;
-        const char *slash = tc->type_url ? strrchr(tc->type_url, '/') : NULL;
-        const char *type = slash ? slash + 1 : (tc->type_url ? tc->type_url : "");
-        if (strcmp(type, PER_ROUTE_TYPE) == 0) {
+        if (mp_typed_config_type_is(tc, PER_ROUTE_TYPE)) {
             bool disabled = false;
             int rc = mp_jwt_authn_per_route(c, tc, &disabled, req);
             if (rc < 0)

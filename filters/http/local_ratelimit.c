@@ -8,13 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.pb-c.h"
+#include "filters/http/request_view.h"
 #include "filters/http/router.h"
 #include "proxy/http_stream.h"
 #include "proxy/log.h"
 #include "proxy/mp_common.h"
+#include "proxy/rand.h"
 #include "proxy/route_table.h"
 #include "proxy/router_match.h"
 #include "proxy/snapshot.h"
@@ -75,20 +76,6 @@ void mp_http_local_ratelimit_set_clock(mp_token_bucket_clock_fn clock, void *arg
     bucket_clock_arg = arg;
 }
 
-static uint64_t rnd64(void)
-{
-    static _Thread_local uint64_t s;
-    if (s == 0) {
-        if (getrandom(&s, sizeof(s), 0) != sizeof(s))
-            s = (uint64_t)mp_now_us() * 0x9e3779b97f4a7c15ull;
-        s |= 1;
-    }
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
-}
-
 /* A RuntimeFractionalPercent's default_value in parts per million. */
 static int fraction_ppm(const Envoy__Config__Core__V3__RuntimeFractionalPercent *rf, uint32_t *out,
                         char **err)
@@ -111,7 +98,7 @@ static int fraction_ppm(const Envoy__Config__Core__V3__RuntimeFractionalPercent 
 
 static bool fraction_hit(uint32_t ppm)
 {
-    return ppm >= PPM || (ppm > 0 && rnd64() % PPM < ppm);
+    return ppm >= PPM || (ppm > 0 && mp_rand_u64() % PPM < ppm);
 }
 
 static void header_adds_free(const struct mp_header_add *a, size_t n)
@@ -428,15 +415,6 @@ static struct hlrl_config *route_config(struct hlrl_config *top, const struct mp
     return NULL;
 }
 
-static const struct mp_route_config *find_route_config(const struct mp_http_stream *s)
-{
-    if (s->hcm->route_config)
-        return s->hcm->route_config;
-    if (s->hcm->rds_name && s->snap)
-        return mp_snapshot_find_route_config(s->snap, s->hcm->rds_name);
-    return NULL;
-}
-
 /*
  * The typed_per_filter_config entry for this filter on the request's route
  * (route, then virtual host, then route configuration), or NULL. The route is
@@ -446,48 +424,18 @@ static const struct mp_typed_config *find_per_route(struct mp_http_filter_ctx *f
                                                     const struct mp_headers *h)
 {
     const struct mp_http_stream *s = f->stream;
-    const struct mp_route_config *rc = find_route_config(s);
-    if (!rc || f->index >= s->hcm->n_filters)
+    if (f->index >= s->hcm->n_filters)
         return NULL;
     const char *name = s->hcm->filters[f->index].name;
     if (!name)
         return NULL;
-    struct mp_header_view stackv[32];
-    struct mp_header_view *views = stackv;
-    if (h->n > MP_ARRAY_LEN(stackv)) {
-        views = malloc(h->n * sizeof(*views));
-        if (!views)
-            return NULL;
-    }
-    for (size_t i = 0; i < h->n; i++) {
-        views[i].name = h->v[i].name;
-        views[i].name_len = h->v[i].name_len;
-        views[i].value = h->v[i].value;
-        views[i].value_len = h->v[i].value_len;
-    }
-    const char *auth = mp_headers_value(h, ":authority");
-    const char *path = mp_headers_value(h, ":path");
-    const char *method = mp_headers_value(h, ":method");
-    const char *scheme = mp_headers_value(h, ":scheme");
-    struct mp_route_request rq = {
-        .authority = auth ? auth : "",
-        .authority_len = auth ? strlen(auth) : 0,
-        .path = path ? path : "",
-        .path_len = path ? strlen(path) : 0,
-        .method = method ? method : "",
-        .method_len = method ? strlen(method) : 0,
-        .scheme = scheme,
-        .scheme_len = scheme ? strlen(scheme) : 0,
-        .headers = views,
-        .n_headers = h->n,
-        .random = rnd64(),
-    };
-    const struct mp_route *r = mp_route_config_match(rc, &rq);
-    const struct mp_typed_config *tc = NULL;
-    if (r)
-        tc = mp_route_find_filter_config(rc, r, NULL, name);
-    if (views != stackv)
-        free(views);
+    struct mp_request_view v;
+    if (mp_request_view_init(&v, h))
+        return NULL;
+    /* runtime_fraction route matches draw from this, as the router's do */
+    v.rq.random = mp_rand_u64();
+    const struct mp_typed_config *tc = mp_request_view_filter_config(s, &v, name);
+    mp_request_view_clear(&v);
     return tc;
 }
 
@@ -558,14 +506,10 @@ static int hlrl_on_request_headers(struct mp_http_filter_ctx *f, struct mp_heade
     if (tc) {
         if (tc->disabled)
             return MP_FILTER_CONTINUE;
-        if (tc->type_url && strcmp(tc->type_url, "") != 0) {
-            const char *slash = strrchr(tc->type_url, '/');
-            const char *t = slash ? slash + 1 : tc->type_url;
-            if (strcmp(t, CONFIG_TYPE) == 0) {
-                struct hlrl_config *rcfg = route_config(cfg, tc);
-                if (rcfg)
-                    cfg = rcfg;
-            }
+        if (mp_typed_config_type_is(tc, CONFIG_TYPE)) {
+            struct hlrl_config *rcfg = route_config(cfg, tc);
+            if (rcfg)
+                cfg = rcfg;
         }
     }
     if (!fraction_hit(cfg->enabled_ppm))

@@ -16,6 +16,7 @@
 #include "envoy/extensions/filters/http/rbac/v3/rbac.pb-c.h"
 #include "filters/http/request_view.h"
 #include "filters/http/route_config_cache.h"
+#include "filters/rbac_engines.h"
 #include "proxy/conn.h"
 #include "proxy/http_stream.h"
 #include "proxy/mp_common.h"
@@ -31,17 +32,12 @@ typedef Envoy__Extensions__Filters__Http__Rbac__V3__RBACPerRoute RbacPerRoutePb;
 #define RBAC_FILTER_NAME "envoy.filters.http.rbac"
 #define PER_ROUTE_TYPE   "envoy.extensions.filters.http.rbac.v3.RBACPerRoute"
 
-struct rbac_stats {
-    struct mp_counter *allowed, *denied, *shadow_allowed, *shadow_denied;
-};
-
 struct rbac_config {
-    struct mp_rbac *rules;  /* NULL: nothing enforced */
-    struct mp_rbac *shadow; /* NULL: no shadow rules */
+    struct mp_rbac_engines engines;
     char *rules_prefix;
     char *shadow_prefix;
     /* resolved on first use; the only mutable part, written once by CAS */
-    _Atomic(struct rbac_stats *) stats;
+    _Atomic(struct mp_rbac_counters *) stats;
     struct mp_route_config_cache *routes; /* parsed RBACPerRoute configs (listener level only) */
 };
 
@@ -50,8 +46,7 @@ struct rbac_config {
 
 static void config_clear(struct rbac_config *c)
 {
-    mp_rbac_free(c->rules);
-    mp_rbac_free(c->shadow);
+    mp_rbac_engines_clear(&c->engines);
     free(c->rules_prefix);
     free(c->shadow_prefix);
     free(atomic_load(&c->stats));
@@ -68,27 +63,10 @@ static void rbac_config_free(void *p)
 
 static int config_from_pb(const RbacPb *pb, struct rbac_config *c, char **err)
 {
-    if (pb->matcher)
-        return mp_set_err(err, "matcher: the RBAC matcher API is not supported by meshproxy; use "
-                               "rules");
-    if (pb->shadow_matcher)
-        return mp_set_err(err, "shadow_matcher: the RBAC matcher API is not supported by "
-                               "meshproxy; use shadow_rules");
-    int rc;
-    if (pb->rules) {
-        rc = mp_rbac_from_proto(pb->rules, &c->rules, err);
-        if (rc < 0) {
-            mp_err_prefix(err, "rules");
-            return rc;
-        }
-    }
-    if (pb->shadow_rules) {
-        rc = mp_rbac_from_proto(pb->shadow_rules, &c->shadow, err);
-        if (rc < 0) {
-            mp_err_prefix(err, "shadow_rules");
-            return rc;
-        }
-    }
+    int rc = mp_rbac_engines_from_proto(&c->engines, pb->rules, pb->shadow_rules, pb->matcher != NULL,
+                                        pb->shadow_matcher != NULL, err);
+    if (rc < 0)
+        return rc;
     c->rules_prefix = strdup(pb->rules_stat_prefix ? pb->rules_stat_prefix : "");
     c->shadow_prefix = strdup(pb->shadow_rules_stat_prefix ? pb->shadow_rules_stat_prefix : "");
     if (!c->rules_prefix || !c->shadow_prefix)
@@ -121,31 +99,14 @@ static int rbac_parse(const uint8_t *data, size_t len, void **out, char **err)
     return 0;
 }
 
-/* Registers this config's counters (first request; the HCM prefix is known then). */
-static const struct rbac_stats *config_stats(const struct rbac_config *cc,
-                                             const struct mp_http_stream *s)
+/* This config's counters, registered on the first request (the HCM prefix is known then). */
+static const struct mp_rbac_counters *config_stats(const struct rbac_config *cc,
+                                                   const struct mp_http_stream *s)
 {
     struct rbac_config *c = (struct rbac_config *)cc; /* only the stats cache is written */
-    struct rbac_stats *st = atomic_load_explicit(&c->stats, memory_order_acquire);
-    if (st || !s->worker || !s->worker->stats)
-        return st;
-    st = calloc(1, sizeof(*st));
-    if (!st)
-        return NULL;
-    struct mp_stats *reg = s->worker->stats;
-    const char *hp = s->hcm->stat_prefix ? s->hcm->stat_prefix : "";
-    st->allowed = mp_stats_counterf(reg, "http.%s.rbac.%sallowed", hp, c->rules_prefix);
-    st->denied = mp_stats_counterf(reg, "http.%s.rbac.%sdenied", hp, c->rules_prefix);
-    st->shadow_allowed =
-        mp_stats_counterf(reg, "http.%s.rbac.%sshadow_allowed", hp, c->shadow_prefix);
-    st->shadow_denied =
-        mp_stats_counterf(reg, "http.%s.rbac.%sshadow_denied", hp, c->shadow_prefix);
-    struct rbac_stats *expected = NULL;
-    if (!atomic_compare_exchange_strong(&c->stats, &expected, st)) {
-        free(st); /* another worker got there first: same handles */
-        return expected;
-    }
-    return st;
+    return mp_rbac_counters_get(&c->stats, s->worker ? s->worker->stats : NULL, c->rules_prefix,
+                                c->shadow_prefix, "http.%s.rbac.",
+                                s->hcm->stat_prefix ? s->hcm->stat_prefix : "");
 }
 
 /*
@@ -237,18 +198,14 @@ static int route_override(struct mp_http_filter_ctx *f, const struct mp_request_
 {
     struct mp_http_stream *s = f->stream;
     const char *name = s->hcm->filters[f->index].name;
-    const struct mp_typed_config *tc = mp_request_view_filter_config(s, v, name);
-    if (!tc && strcmp(name, RBAC_FILTER_NAME) != 0)
-        tc = mp_request_view_filter_config(s, v, RBAC_FILTER_NAME);
+    const struct mp_typed_config *tc = mp_request_view_own_config(s, v, name, RBAC_FILTER_NAME);
     if (!tc)
         return 0;
     if (tc->disabled) {
         *use = tmp; /* empty: nothing enforced */
         return 0;
     }
-    const char *slash = tc->type_url ? strrchr(tc->type_url, '/') : NULL;
-    const char *type = slash ? slash + 1 : (tc->type_url ? tc->type_url : "");
-    if (strcmp(type, PER_ROUTE_TYPE) != 0)
+    if (!mp_typed_config_type_is(tc, PER_ROUTE_TYPE))
         return 0;
     const struct rbac_config *base = f->config;
     void *cached = NULL;
@@ -271,7 +228,7 @@ static int rbac_on_request_headers(struct mp_http_filter_ctx *f, struct mp_heade
     (void)end_stream;
     struct mp_http_stream *s = f->stream;
     const struct rbac_config *base = f->config;
-    const struct rbac_stats *st = config_stats(base, s);
+    const struct mp_rbac_counters *st = config_stats(base, s);
     unsigned slot = s->worker ? s->worker->index : 0;
 
     struct mp_request_view v;
@@ -286,7 +243,7 @@ static int rbac_on_request_headers(struct mp_http_filter_ctx *f, struct mp_heade
         return mp_http_filter_local_reply(f, 403, "RBAC: access denied", "rbac_config_error");
     }
     int result = MP_FILTER_CONTINUE;
-    if (!c || (!c->rules && !c->shadow))
+    if (!c || (!c->engines.rules && !c->engines.shadow))
         goto done;
 
     const struct mp_conn *conn = mp_http_stream_downstream(s);
@@ -300,19 +257,9 @@ static int rbac_on_request_headers(struct mp_http_filter_ctx *f, struct mp_heade
         .peer = conn->tls ? mp_tls_transport_peer(conn->tls) : NULL,
     };
     struct mp_rbac_result res;
-    if (c->shadow) {
-        mp_rbac_evaluate(c->shadow, &rq, &res);
-        if (st)
-            mp_counter_inc(res.allowed ? st->shadow_allowed : st->shadow_denied, slot, 1);
-    }
-    if (c->rules) {
-        mp_rbac_evaluate(c->rules, &rq, &res);
-        if (st)
-            mp_counter_inc(res.allowed ? st->allowed : st->denied, slot, 1);
-        if (!res.allowed)
-            result = mp_http_filter_local_reply(f, 403, "RBAC: access denied",
-                                                "rbac_access_denied_matched_policy");
-    }
+    if (!mp_rbac_engines_evaluate(&c->engines, st, slot, &rq, &res))
+        result = mp_http_filter_local_reply(f, 403, "RBAC: access denied",
+                                            "rbac_access_denied_matched_policy");
 done:
     config_clear(&tmp);
     mp_request_view_clear(&v);

@@ -57,13 +57,20 @@ void mp_request_view_clear(struct mp_request_view *v)
     v->heap = NULL;
 }
 
+const struct mp_route_config *mp_request_view_route_config(const struct mp_http_stream *s)
+{
+    if (s->hcm->route_config)
+        return s->hcm->route_config;
+    if (s->hcm->rds_name && s->snap)
+        return mp_snapshot_find_route_config(s->snap, s->hcm->rds_name);
+    return NULL;
+}
+
 const struct mp_route *mp_request_view_route(const struct mp_http_stream *s,
                                              const struct mp_request_view *v,
                                              const struct mp_route_config **rcp)
 {
-    const struct mp_route_config *rc = s->hcm->route_config;
-    if (!rc && s->hcm->rds_name && s->snap)
-        rc = mp_snapshot_find_route_config(s->snap, s->hcm->rds_name);
+    const struct mp_route_config *rc = mp_request_view_route_config(s);
     if (!rc)
         return NULL;
     if (rcp)
@@ -80,4 +87,22 @@ const struct mp_typed_config *mp_request_view_filter_config(const struct mp_http
     if (!r)
         return NULL;
     return mp_route_find_filter_config(rc, r, NULL, filter_name);
+}
+
+const struct mp_typed_config *mp_request_view_own_config(const struct mp_http_stream *s,
+                                                         const struct mp_request_view *v,
+                                                         const char *name, const char *canon)
+{
+    const struct mp_typed_config *tc = mp_request_view_filter_config(s, v, name);
+    if (!tc && strcmp(name, canon) != 0)
+        tc = mp_request_view_filter_config(s, v, canon);
+    return tc;
+}
+
+bool mp_typed_config_type_is(const struct mp_typed_config *tc, const char *type)
+{
+    if (!tc->type_url)
+        return false;
+    const char *slash = strrchr(tc->type_url, '/');
+    return strcmp(slash ? slash + 1 : tc->type_url, type) == 0;
 }

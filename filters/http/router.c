@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include "envoy/extensions/filters/http/router/v3/router.pb-c.h"
 #include "proxy/cluster.h"
@@ -26,6 +25,7 @@
 #include "proxy/http_stream.h"
 #include "proxy/lb_core.h"
 #include "proxy/mp_common.h"
+#include "proxy/rand.h"
 #include "proxy/route_table.h"
 #include "proxy/router_match.h"
 #include "proxy/snapshot.h"
@@ -109,20 +109,6 @@ static uint32_t parse_retry_on(const char *v)
         if (mp_http_token_list_has(v ? v : "", len, names[i].name))
             bits |= names[i].bit;
     return bits;
-}
-
-static uint64_t rnd64(void)
-{
-    static _Thread_local uint64_t s;
-    if (s == 0) {
-        if (getrandom(&s, sizeof(s), 0) != sizeof(s))
-            s = (uint64_t)mp_now_us() * 0x9e3779b97f4a7c15ull;
-        s |= 1;
-    }
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
 }
 
 static int router_parse(const uint8_t *data, size_t len, void **config, char **err)
@@ -317,7 +303,7 @@ static bool maybe_retry(struct router_state *st)
     int64_t cap = base << (st->attempt < 10 ? st->attempt : 10);
     if (cap > max)
         cap = max;
-    double delay = (double)(rnd64() % (uint64_t)(cap > 0 ? cap : 1)) / 1000.0;
+    double delay = (double)(mp_rand_u64() % (uint64_t)(cap > 0 ? cap : 1)) / 1000.0;
     ev_timer_init(&st->backoff, backoff_cb, delay, 0.);
     st->backoff.data = st;
     ev_timer_start(s->worker->loop, &st->backoff);
@@ -708,7 +694,7 @@ static int router_on_request_headers(struct mp_http_filter_ctx *f, struct mp_hea
         .scheme_len = scheme_h ? scheme_h->value_len : 0,
         .headers = views,
         .n_headers = h->n,
-        .random = rnd64(),
+        .random = mp_rand_u64(),
     };
     int result = MP_FILTER_CONTINUE;
     st->route = mp_route_config_match(st->rc, &rq);

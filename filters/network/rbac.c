@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "envoy/extensions/filters/network/rbac/v3/rbac.pb-c.h"
+#include "filters/rbac_engines.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/mp_common.h"
@@ -19,16 +20,11 @@
 
 typedef Envoy__Extensions__Filters__Network__Rbac__V3__RBAC NetRbacPb;
 
-struct net_rbac_stats {
-    struct mp_counter *allowed, *denied, *shadow_allowed, *shadow_denied;
-};
-
 struct net_rbac_config {
-    struct mp_rbac *rules;  /* NULL: nothing enforced */
-    struct mp_rbac *shadow; /* NULL: none */
-    char *prefix;           /* "<stat_prefix>.rbac." */
+    struct mp_rbac_engines engines;
+    char *prefix; /* "<stat_prefix>.rbac." */
     char *shadow_prefix;
-    _Atomic(struct net_rbac_stats *) stats; /* resolved on first use */
+    _Atomic(struct mp_rbac_counters *) stats; /* resolved on first use */
 };
 
 static void net_rbac_free(void *p)
@@ -36,8 +32,7 @@ static void net_rbac_free(void *p)
     struct net_rbac_config *c = p;
     if (!c)
         return;
-    mp_rbac_free(c->rules);
-    mp_rbac_free(c->shadow);
+    mp_rbac_engines_clear(&c->engines);
     free(c->prefix);
     free(c->shadow_prefix);
     free(atomic_load(&c->stats));
@@ -48,27 +43,10 @@ static int translate(const NetRbacPb *pb, struct net_rbac_config *c, char **err)
 {
     if (!pb->stat_prefix || !*pb->stat_prefix)
         return mp_set_err(err, "stat_prefix: must not be empty");
-    if (pb->matcher)
-        return mp_set_err(err, "matcher: the RBAC matcher API is not supported by meshproxy; use "
-                               "rules");
-    if (pb->shadow_matcher)
-        return mp_set_err(err, "shadow_matcher: the RBAC matcher API is not supported by "
-                               "meshproxy; use shadow_rules");
-    int rc;
-    if (pb->rules) {
-        rc = mp_rbac_from_proto(pb->rules, &c->rules, err);
-        if (rc < 0) {
-            mp_err_prefix(err, "rules");
-            return rc;
-        }
-    }
-    if (pb->shadow_rules) {
-        rc = mp_rbac_from_proto(pb->shadow_rules, &c->shadow, err);
-        if (rc < 0) {
-            mp_err_prefix(err, "shadow_rules");
-            return rc;
-        }
-    }
+    int rc = mp_rbac_engines_from_proto(&c->engines, pb->rules, pb->shadow_rules, pb->matcher != NULL,
+                                        pb->shadow_matcher != NULL, err);
+    if (rc < 0)
+        return rc;
     size_t cap = strlen(pb->stat_prefix) + sizeof(".rbac.");
     c->prefix = malloc(cap);
     c->shadow_prefix = strdup(pb->shadow_rules_stat_prefix ? pb->shadow_rules_stat_prefix : "");
@@ -97,32 +75,12 @@ static int net_rbac_parse(const uint8_t *data, size_t len, void **out, char **er
     return 0;
 }
 
-static const struct net_rbac_stats *config_stats(const struct net_rbac_config *cc,
-                                                 const struct mp_conn *conn)
-{
-    struct net_rbac_config *c = (struct net_rbac_config *)cc; /* the stats cache only */
-    struct net_rbac_stats *st = atomic_load_explicit(&c->stats, memory_order_acquire);
-    if (st || !conn->w || !conn->w->stats)
-        return st;
-    st = calloc(1, sizeof(*st));
-    if (!st)
-        return NULL;
-    struct mp_stats *reg = conn->w->stats;
-    st->allowed = mp_stats_counterf(reg, "%sallowed", c->prefix);
-    st->denied = mp_stats_counterf(reg, "%sdenied", c->prefix);
-    st->shadow_allowed = mp_stats_counterf(reg, "%s%sshadow_allowed", c->prefix, c->shadow_prefix);
-    st->shadow_denied = mp_stats_counterf(reg, "%s%sshadow_denied", c->prefix, c->shadow_prefix);
-    struct net_rbac_stats *expected = NULL;
-    if (!atomic_compare_exchange_strong(&c->stats, &expected, st)) {
-        free(st); /* another worker registered the same handles first */
-        return expected;
-    }
-    return st;
-}
-
 static int evaluate(const struct net_rbac_config *c, struct mp_conn *conn)
 {
-    const struct net_rbac_stats *st = config_stats(c, conn);
+    struct net_rbac_config *mc = (struct net_rbac_config *)c; /* the stats cache only */
+    const struct mp_rbac_counters *st =
+        mp_rbac_counters_get(&mc->stats, conn->w ? conn->w->stats : NULL, "", c->shadow_prefix,
+                             "%s", c->prefix);
     unsigned slot = conn->w ? conn->w->index : 0;
     struct mp_rbac_request rq = {
         .direct_remote = (const struct sockaddr *)&conn->src,
@@ -131,17 +89,7 @@ static int evaluate(const struct net_rbac_config *c, struct mp_conn *conn)
         .peer = conn->tls ? mp_tls_transport_peer(conn->tls) : NULL,
     };
     struct mp_rbac_result res;
-    if (c->shadow) {
-        mp_rbac_evaluate(c->shadow, &rq, &res);
-        if (st)
-            mp_counter_inc(res.allowed ? st->shadow_allowed : st->shadow_denied, slot, 1);
-    }
-    if (!c->rules)
-        return MP_NETWORK_FILTER_CONTINUE;
-    mp_rbac_evaluate(c->rules, &rq, &res);
-    if (st)
-        mp_counter_inc(res.allowed ? st->allowed : st->denied, slot, 1);
-    if (res.allowed)
+    if (mp_rbac_engines_evaluate(&c->engines, st, slot, &rq, &res))
         return MP_NETWORK_FILTER_CONTINUE;
     MP_LOG(MP_LOG_FILTER, MP_LOG_DEBUG, "rbac: connection from %s denied (policy %s)", conn->remote,
            res.policy ? res.policy : "none");

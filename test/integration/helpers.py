@@ -221,3 +221,14 @@ static_resources:
   clusters:
 %s
 """ % (listeners, clusters)
+
+
+def wait_stat(proxy, name, at_least, timeout=5.0):
+    """Polls proxy's /stats until counter name reaches at_least (or timeout
+    seconds pass); returns the last stats dict."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = proxy.stats()
+        if st.get(name, 0) >= at_least or time.monotonic() > deadline:
+            return st
+        time.sleep(0.05)

@@ -17,10 +17,10 @@ import time
 import pytest
 
 from helpers import (MESHPROXY_BIN, bootstrap, cluster_yaml, free_port, meshproxy, python_upstream,
-                     read_requests)
+                     read_requests, wait_stat)
+from pki import make_ca, make_leaf
 
 SPIFFE = "spiffe://cluster.local/ns/default/sa/"
-EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
 HCM = """
   - name: %(name)s
@@ -168,27 +168,13 @@ RBAC_ROUTES = """              - match: {prefix: "/open/"}
 """ + ROUTE_ALL
 
 
-def openssl(d, *args):
-    subprocess.run(["openssl", *args], cwd=str(d), check=True, capture_output=True, timeout=30)
-
-
-def make_leaf(d, name, sans):
-    (d / (name + ".ext")).write_text("basicConstraints=CA:FALSE\nsubjectAltName=%s\n" % sans)
-    openssl(d, "req", *EC, "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
-    openssl(d, "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-set_serial", str(abs(hash(name)) % 100000 + 2), "-days", "2", "-extfile",
-            name + ".ext", "-out", name + ".pem")
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     d = tmp_path_factory.mktemp("authz_pki")
-    openssl(d, "req", "-x509", *EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "3",
-            "-subj", "/CN=mesh-ca", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    make_leaf(d, "server", "DNS:localhost,IP:127.0.0.1")
-    make_leaf(d, "web", "URI:%sweb" % SPIFFE)
-    make_leaf(d, "api", "URI:%sapi,DNS:api.default.svc" % SPIFFE)
+    make_ca(d, "ca", cn="mesh-ca")
+    make_leaf(d, "server", "DNS:localhost,IP:127.0.0.1", serial=2)
+    make_leaf(d, "web", "URI:%sweb" % SPIFFE, serial=3)
+    make_leaf(d, "api", "URI:%sapi,DNS:api.default.svc" % SPIFFE, serial=4)
     return d
 
 
@@ -221,15 +207,6 @@ def curl(*args, timeout=10):
     body, _, tail = r.stdout.rpartition("\n")
     code, secs = tail.split()
     return int(code), body[:-1] if body.endswith("\n") else body, float(secs)
-
-
-def wait_stat(proxy, name, at_least, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        st = proxy.stats()
-        if st.get(name, 0) >= at_least or time.monotonic() > deadline:
-            return st
-        time.sleep(0.05)
 
 
 # ---- HTTP RBAC ----------------------------------------------------------------

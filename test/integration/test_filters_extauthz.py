@@ -3,7 +3,6 @@ real processes: a Python grpcio authorization + rate limit server
 (authz_servers.py), a Python HTTP upstream, meshproxy from a static
 bootstrap, and curl as the client.
 """
-import json
 import os
 import socket
 import subprocess
@@ -43,13 +42,6 @@ def servers(tmp_path, descriptor_set):
         yield grpc_port, http_port, logdir
     finally:
         stop_process(proc)
-
-
-def jsonl(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(l) for l in f if l.strip()]
 
 
 def curl(port, path, headers=(), host=None, extra=()):
@@ -171,7 +163,7 @@ def test_grpc_authz_and_ratelimit(tmp_path, servers):
             assert "x-remove-me" not in seen["headers"]
 
             # what the authorization server was told
-            chk = jsonl(str(logdir / "check.jsonl"))[-1]["attributes"]
+            chk = read_requests(str(logdir / "check.jsonl"))[-1]["attributes"]
             http = chk["request"]["http"]
             assert http["method"] == "GET"
             assert http["path"] == "/hello?q=1"
@@ -182,7 +174,7 @@ def test_grpc_authz_and_ratelimit(tmp_path, servers):
             assert chk["destination"]["address"]["socket_address"]["port_value"] == port
 
             # the rate limit service got the route's descriptor
-            rls = jsonl(str(logdir / "rls.jsonl"))[-1]
+            rls = read_requests(str(logdir / "rls.jsonl"))[-1]
             assert rls["domain"] == "test"
             entries = {e["key"]: e["value"] for e in rls["descriptors"][0]["entries"]}
             assert entries == {"path": "/hello?q=1", "remote_address": "127.0.0.1",
@@ -197,10 +189,10 @@ def test_grpc_authz_and_ratelimit(tmp_path, servers):
             assert len(read_requests(app_log)) == n_up
 
             # per-route disabled: no check
-            n_chk = len(jsonl(str(logdir / "check.jsonl")))
+            n_chk = len(read_requests(str(logdir / "check.jsonl")))
             st, _, _ = curl(port, "/open", ["x-authz: deny"])
             assert st == 200
-            assert len(jsonl(str(logdir / "check.jsonl"))) == n_chk
+            assert len(read_requests(str(logdir / "check.jsonl"))) == n_chk
 
             # over limit: 429 with x-envoy-ratelimited, never upstream
             st, h, _ = curl(port, "/limited")
@@ -267,7 +259,7 @@ def test_http_service(tmp_path, servers):
             st, _, _ = curl(port, "/doc", ["x-authz: allow", "authorization: Bearer t",
                                            "x-other: no"])
             assert st == 200, mp.log()
-            asked = jsonl(str(logdir / "http.jsonl"))[-1]
+            asked = read_requests(str(logdir / "http.jsonl"))[-1]
             assert asked["path"] == "/check/doc"
             assert asked["headers"]["authorization"] == "Bearer t"
             assert asked["headers"]["x-authz"] == "allow"
@@ -400,7 +392,7 @@ def test_route_rate_limits_and_filter_enabled(tmp_path, servers):
             for path in ("/plain", "/own", "/both"):
                 st, _, _ = curl(port, path, ["x-authz: deny"])
                 assert st == 200  # never checked
-                rls = jsonl(str(logdir / "rls.jsonl"))[-1]
+                rls = read_requests(str(logdir / "rls.jsonl"))[-1]
                 got.append([{e["key"]: e["value"] for e in d["entries"]}
                             for d in rls["descriptors"]])
             assert got == [[{"generic_key": "vh"}],
@@ -445,20 +437,20 @@ def test_with_request_body(tmp_path, servers):
         with meshproxy(tmp_path, cfg, listen_ports=[whole, partial, http]) as mp:
             st, _, body = curl(whole, "/echo", extra=["--data-binary", "0123456789"])
             assert st == 200 and body == "0123456789"
-            http_attr = jsonl(str(logdir / "check.jsonl"))[-1]["attributes"]["request"]["http"]
+            http_attr = read_requests(str(logdir / "check.jsonl"))[-1]["attributes"]["request"]["http"]
             assert http_attr["body"] == "0123456789"
             assert http_attr["headers"]["x-envoy-auth-partial-body"] == "false"
 
             st, _, body = curl(whole, "/echo", extra=["--data-binary", "x" * 100])
             assert st == 413, body
-            n_checks = len(jsonl(str(logdir / "check.jsonl")))
+            n_checks = len(read_requests(str(logdir / "check.jsonl")))
 
             st, _, body = curl(partial, "/echo", extra=["--data-binary", "y" * 100])
             assert st == 200 and body == "y" * 100  # the whole body still goes upstream
-            http_attr = jsonl(str(logdir / "check.jsonl"))[-1]["attributes"]["request"]["http"]
+            http_attr = read_requests(str(logdir / "check.jsonl"))[-1]["attributes"]["request"]["http"]
             assert http_attr["body"] == "y" * 16
             assert http_attr["headers"]["x-envoy-auth-partial-body"] == "true"
-            assert len(jsonl(str(logdir / "check.jsonl"))) == n_checks + 1
+            assert len(read_requests(str(logdir / "check.jsonl"))) == n_checks + 1
 
             # a body sent slowly, in pieces, is awaited
             with socket.create_connection(("127.0.0.1", whole), timeout=10) as sk:
@@ -472,12 +464,12 @@ def test_with_request_body(tmp_path, servers):
                         break
                     resp += chunk
             assert resp.startswith(b"HTTP/1.1 200"), resp
-            assert jsonl(str(logdir / "check.jsonl"))[-1]["attributes"]["request"]["http"][
+            assert read_requests(str(logdir / "check.jsonl"))[-1]["attributes"]["request"]["http"][
                 "body"] == "abcdef"
 
             st, _, _ = curl(http, "/echo", ["x-authz: allow"], extra=["--data-binary", "hi"])
             assert st == 200
-            asked = jsonl(str(logdir / "http.jsonl"))[-1]
+            asked = read_requests(str(logdir / "http.jsonl"))[-1]
             assert asked["headers"]["content-length"] == "2"
             assert asked["headers"]["x-envoy-auth-partial-body"] == "false"
             assert mp.proc.poll() is None

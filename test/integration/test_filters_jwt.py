@@ -24,17 +24,13 @@ import pytest
 
 from helpers import (MESHPROXY_BIN, bootstrap, cluster_yaml, free_port, meshproxy, python_upstream,
                      read_requests)
+from pki import openssl
 
 ISS = "https://issuer.test"
 
 
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def openssl(d, *args, data=None):
-    return subprocess.run(["openssl", *args], cwd=str(d), input=data, check=True,
-                          capture_output=True, timeout=30).stdout
 
 
 class Keys:

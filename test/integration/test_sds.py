@@ -29,10 +29,11 @@ import pytest
 
 from helpers import (PYTHON, free_port, meshproxy, python_upstream, read_requests, start_process,
                      stop_process, wait_port)
+from pki import make_ca
+from pki import make_leaf as pki_leaf
 from xds_util import XDS_BIN, XdsServer
 
 SECRET_T = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
-EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3." \
       "HttpConnectionManager"
 ROUTER = {"name": "envoy.filters.http.router", "typed_config": {
@@ -44,27 +45,16 @@ H2_OPTIONS = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
 # ---- certificates (openssl CLI) -------------------------------------------------------
 
 
-def openssl(d, *args):
-    subprocess.run(["openssl", *args], cwd=str(d), check=True, capture_output=True, timeout=30)
-
-
 def make_leaf(d, name, serial):
     """A leaf signed by ca.pem for localhost/127.0.0.1, usable as server and client."""
-    (d / (name + ".ext")).write_text(
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n"
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    openssl(d, "req", *EC, "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
-    openssl(d, "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-set_serial", str(serial), "-days", "2", "-extfile", name + ".ext", "-out",
-            name + ".pem")
+    pki_leaf(d, name, "DNS:localhost,IP:127.0.0.1", serial=serial,
+             ext="extendedKeyUsage=serverAuth,clientAuth\n")
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     d = tmp_path_factory.mktemp("pki")
-    openssl(d, "req", "-x509", *EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "3",
-            "-subj", "/CN=sds-test-ca", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    make_ca(d, "ca", cn="sds-test-ca")
     make_leaf(d, "workload-v1", 0x1001)   # "default" before rotation
     make_leaf(d, "workload-v2", 0x2002)   # "default" after rotation
     make_leaf(d, "client", 0x3003)        # curl's client certificate

@@ -23,10 +23,10 @@ import time
 import pytest
 
 from helpers import (MESHPROXY_BIN, bootstrap, cluster_yaml, free_port, listener_yaml, meshproxy,
-                     python_upstream, read_requests)
+                     python_upstream, read_requests, wait_stat)
+from pki import EC, make_ca, make_leaf, openssl
 
 SPIFFE = "spiffe://cluster.local/ns/default/sa/"
-EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
 CA_CNF = """[ca]
 default_ca = mesh
@@ -45,29 +45,11 @@ commonName = supplied
 """
 
 
-def openssl(d, *args):
-    subprocess.run(["openssl", *args], cwd=str(d), check=True, capture_output=True, timeout=30)
-
-
-def make_ca(d, name):
-    openssl(d, "req", "-x509", *EC, "-keyout", name + ".key", "-out", name + ".pem", "-days", "3",
-            "-subj", "/CN=" + name, "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-
-
 def cert_sha256(path):
     """Hex SHA-256 of a PEM certificate's DER form (XFCC's Hash)."""
     der = subprocess.run(["openssl", "x509", "-in", str(path), "-outform", "DER"],
                          check=True, capture_output=True, timeout=30).stdout
     return hashlib.sha256(der).hexdigest()
-
-
-def make_leaf(d, name, sans, ca="ca", serial=2):
-    """A leaf signed by ca with the given subjectAltName text, valid two days."""
-    (d / (name + ".ext")).write_text("basicConstraints=CA:FALSE\nsubjectAltName=%s\n" % sans)
-    openssl(d, "req", *EC, "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
-    openssl(d, "x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
-            "-set_serial", str(serial), "-days", "2", "-extfile", name + ".ext", "-out", name + ".pem")
 
 
 @pytest.fixture(scope="module")
@@ -97,16 +79,6 @@ def curl(*args, timeout=20):
     r = subprocess.run(["curl", "-s", "--max-time", str(timeout), *args], capture_output=True,
                        timeout=timeout + 10)
     return r.returncode, r.stdout
-
-
-def wait_stat(proxy, name, at_least, timeout=5.0):
-    """Polls /stats until counter name reaches at_least; returns the last stats."""
-    deadline = time.monotonic() + timeout
-    while True:
-        st = proxy.stats()
-        if st.get(name, 0) >= at_least or time.monotonic() > deadline:
-            return st
-        time.sleep(0.05)
 
 
 def hcm(stat_prefix, routes, access_log=""):
