@@ -555,12 +555,22 @@ int mp_conn_start(struct mp_worker *w, int fd, const struct mp_listener_config *
     if (getsockname(fd, (struct sockaddr *)&c->dst, &llen) < 0)
         memset(&c->dst, 0, sizeof(c->dst));
     const struct mp_listener_filter *od = mp_listener_filters_find(&l->filters, MP_LF_ORIGINAL_DST);
-    if (od && c->dst.ss_family == AF_INET) {
+    if ((od || l->use_original_dst) && c->dst.ss_family == AF_INET) {
         /* iptables REDIRECT: the address the client meant to reach */
         struct sockaddr_storage orig;
         socklen_t olen = sizeof(struct sockaddr_in);
         if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &orig, &olen) == 0)
             c->dst = orig;
+    }
+    if (l->use_original_dst) {
+        /* Istio's virtualOutbound: the listener for that address (usually
+         * bind_to_port: false) takes the connection over, its own listener
+         * filters included; none found, this one serves it */
+        const struct mp_listener_config *to = mp_snapshot_find_listener_by_addr(snap, &c->dst);
+        if (to && to != l) {
+            c->listener = l = to;
+            od = mp_listener_filters_find(&l->filters, MP_LF_ORIGINAL_DST);
+        }
     }
     c->local_port = mp_sockaddr_format((struct sockaddr *)&c->dst, c->local, sizeof(c->local));
     int one = 1;

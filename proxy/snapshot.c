@@ -4,6 +4,8 @@
 #include "snapshot.h"
 
 #include <stdbool.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,6 +248,54 @@ struct mp_cluster *mp_snapshot_find_cluster(const struct mp_snapshot *snap, cons
 {
     const struct mp_snapshot_cluster *e = mp_snapshot_find_cluster_entry(snap, name, strlen(name));
     return e ? e->cluster : NULL;
+}
+
+static uint16_t addr_port(const struct sockaddr_storage *a)
+{
+    if (a->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)a)->sin_port);
+    if (a->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+    return 0;
+}
+
+static bool addr_any(const struct sockaddr_storage *a)
+{
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
+    if (a->ss_family == AF_INET6)
+        return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)a)->sin6_addr);
+    return false;
+}
+
+static bool addr_same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return false;
+}
+
+const struct mp_listener_config *mp_snapshot_find_listener_by_addr(
+    const struct mp_snapshot *snap, const struct sockaddr_storage *dst)
+{
+    const struct mp_listener_config *wild = NULL;
+    uint16_t port = addr_port(dst);
+    for (size_t i = 0; snap && port && i < snap->n_listeners; i++) {
+        const struct mp_listener_config *l = snap->listeners[i];
+        if (addr_port(&l->addr) != port)
+            continue;
+        if (addr_same_ip(&l->addr, dst))
+            return l;
+        if (!wild && addr_any(&l->addr) && l->addr.ss_family == dst->ss_family)
+            wild = l;
+    }
+    return wild;
 }
 
 struct mp_listener_config *mp_snapshot_find_listener(const struct mp_snapshot *snap,

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct mp_listener_config; /* xds/xds_translate_listener.h */
 struct mp_route_config;    /* proxy/route_table.h */
@@ -129,6 +130,14 @@ struct mp_host;
  */
 struct mp_tls_context *mp_snapshot_cluster_tls(const struct mp_snapshot_cluster *e,
                                                const struct mp_host *h, int *error);
+
+/**
+ * Finds the listener for a connection's original destination, as Envoy's
+ * use_original_dst hand-off does: the listener bound to exactly that
+ * address, else the one on 0.0.0.0 (or [::]) with that port. NULL if none.
+ */
+const struct mp_listener_config *mp_snapshot_find_listener_by_addr(
+    const struct mp_snapshot *snap, const struct sockaddr_storage *dst);
 
 /** Finds a listener by name; NULL if absent. */
 struct mp_listener_config *mp_snapshot_find_listener(const struct mp_snapshot *snap,

@@ -82,8 +82,8 @@ int mp_splice_pump_run(struct mp_splice_pump *p, size_t budget, uint64_t *in_byt
             rc = MP_SPLICE_WANT_READ;
             break;
         }
-        ssize_t n = splice(p->src, NULL, p->pipe_w, NULL, p->pipe_cap,
-                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        ssize_t n =
+            splice(p->src, NULL, p->pipe_w, NULL, p->pipe_cap, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
             p->in_pipe += (size_t)n;
             in += (uint64_t)n;

@@ -30,12 +30,12 @@ enum mp_splice_want {
 };
 
 struct mp_splice_pump {
-    int src, dst;    /* not owned */
+    int src, dst;       /* not owned */
     int pipe_r, pipe_w; /* owned */
-    size_t pipe_cap; /* the pipe's size (F_GETPIPE_SZ) */
-    size_t in_pipe;  /* bytes spliced in and not yet out */
+    size_t pipe_cap;    /* the pipe's size (F_GETPIPE_SZ) */
+    size_t in_pipe;     /* bytes spliced in and not yet out */
     bool src_eof;
-    bool moved_out;  /* a byte has left through the pipe (splice works here) */
+    bool moved_out; /* a byte has left through the pipe (splice works here) */
 };
 
 /**

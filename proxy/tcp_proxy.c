@@ -321,8 +321,8 @@ static void splice_down_write_cb(struct ev_loop *loop, ev_io *io, int revents)
 static void splice_maybe_start(struct tcpp *t)
 {
     struct mp_conn *c = t->c;
-    if (t->splicing || t->splice_failed || t->closed || t->tls_ctx || c->tls || t->down_eof || t->up_eof ||
-        c->eof || c->closing || up_pending(t) > 0 || mp_buffer_len(&c->out) > 0 ||
+    if (t->splicing || t->splice_failed || t->closed || t->tls_ctx || c->tls || t->down_eof ||
+        t->up_eof || c->eof || c->closing || up_pending(t) > 0 || mp_buffer_len(&c->out) > 0 ||
         mp_buffer_len(&c->in) > 0 || !mp_splice_pump_enabled())
         return;
     if (mp_splice_pump_init(&t->sp[0], c->fd, t->fd, c->high_watermark) < 0) {

@@ -698,6 +698,7 @@ int mp_xds_translate_listener(const Envoy__Config__Listener__V3__Listener *pb,
                        ? MP_TRAFFIC_OUTBOUND
                        : MP_TRAFFIC_UNSPECIFIED;
     l->bind_to_port = !pb->bind_to_port || pb->bind_to_port->value;
+    l->use_original_dst = pb->use_original_dst && pb->use_original_dst->value;
     l->per_connection_buffer_limit = pb->per_connection_buffer_limit_bytes
                                          ? pb->per_connection_buffer_limit_bytes->value
                                          : 1024 * 1024;

@@ -116,6 +116,7 @@ struct mp_listener_config {
     char *stat_name; /* "127.0.0.1_10000", as Envoy names listener stats */
     enum mp_traffic_direction direction;
     bool bind_to_port; /* default true */
+    bool use_original_dst; /* hand connections to the listener of their original destination */
     struct mp_filter_chain *chains;
     size_t n_chains;
     struct mp_filter_chain *default_chain; /* or NULL */

@@ -290,9 +290,12 @@ static void test_enabled_env(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_moves_bytes_and_eof), cmocka_unit_test(test_backpressure),
-        cmocka_unit_test(test_budget),              cmocka_unit_test(test_dst_reset),
-        cmocka_unit_test(test_unsupported_and_take), cmocka_unit_test(test_enabled_env),
+        cmocka_unit_test(test_moves_bytes_and_eof),
+        cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_dst_reset),
+        cmocka_unit_test(test_unsupported_and_take),
+        cmocka_unit_test(test_enabled_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
