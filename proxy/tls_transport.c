@@ -323,8 +323,14 @@ static char *name_text(X509_NAME *name)
     if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
         const uint8_t *p;
         size_t len;
-        if (BIO_mem_contents(b, &p, &len))
-            s = len ? strndup((const char *)p, len) : strdup(""); /* empty subject: Istio's */
+        /* The BIO's bytes are not NUL-terminated: copy exactly len of them
+         * (strndup may scan for a NUL past them; ASan strict_string_checks
+         * reports that). len 0 is an empty subject, as Istio's certs have. */
+        if (BIO_mem_contents(b, &p, &len) && (s = malloc(len + 1)) != NULL) {
+            if (len > 0)
+                memcpy(s, p, len);
+            s[len] = '\0';
+        }
     }
     BIO_free(b);
     return s;
