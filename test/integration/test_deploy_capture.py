@@ -127,12 +127,14 @@ def test_app_traffic_is_captured_and_routed(netns, tmp_path):
         procs.append(subprocess.Popen(
             [*ex, *as_proxy, MESHPROXY_BIN, "-c", boot, "--concurrency", "1"],
             stdout=open(str(tmp_path / "proxy.log"), "w"), stderr=subprocess.STDOUT))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if run(*ex, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                   "http://127.0.0.1:15000/ready").stdout == "200":
-                break
-            time.sleep(0.1)
+        for url in ("http://127.0.0.1:18080/up", "http://127.0.0.1:18081/up",
+                    "http://127.0.0.1:15000/ready"):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if run(*ex, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                       url).stdout == "200":
+                    break
+                time.sleep(0.1)
         # the app dials the reviews service address; nothing listens on 9080
         r = run(*ex, "curl", "-s", "--max-time", "5", "http://10.77.0.9:9080/reviews/1")
         assert r.stdout == "ok /reviews/1\n", (r.stdout, r.stderr,
