@@ -182,10 +182,14 @@ static void render_clusters(struct mp_server *s, struct mp_buffer *b, bool json)
                                  : h->health == MP_HOST_DEGRADED ? "/degraded"
                                                                  : "/eds_health_unhealthy";
             if (json) {
-                const struct mp_admin_host_stats st = {
-                    .cx_active = v[0], .cx_connect_fail = v[1], .cx_total = v[2],
-                    .rq_active = v[3], .rq_error = v[4],        .rq_success = v[5],
-                    .rq_timeout = v[6], .rq_total = v[7]};
+                const struct mp_admin_host_stats st = {.cx_active = v[0],
+                                                       .cx_connect_fail = v[1],
+                                                       .cx_total = v[2],
+                                                       .rq_active = v[3],
+                                                       .rq_error = v[4],
+                                                       .rq_success = v[5],
+                                                       .rq_timeout = v[6],
+                                                       .rq_total = v[7]};
                 const struct mp_locality *loc =
                     h->locality_index < e->hosts->n_localities
                         ? &e->hosts->localities[h->locality_index].locality
@@ -476,7 +480,7 @@ static void handle(struct admin_conn *c)
         /* Hot restart is not implemented; Envoy built without it says this. */
         mp_buffer_appendf(&b, "disabled\n");
     } else if (strncmp(path, "/stats", 6) == 0 &&
-        (path[6] == '\0' || strcmp(path + 6, "/prometheus") == 0)) {
+               (path[6] == '\0' || strcmp(path + 6, "/prometheus") == 0)) {
         const char *ct = NULL;
         char *err = NULL;
         int rc = mp_stats_admin_handle(s->stats, target, &b, &ct, &err);
@@ -492,8 +496,8 @@ static void handle(struct admin_conn *c)
         free(err);
     } else if (strcmp(path, "/clusters") == 0) {
         char fmt[16] = "";
-        bool json = mp_admin_query_get(query, "format", fmt, sizeof(fmt)) &&
-                    strcmp(fmt, "json") == 0;
+        bool json =
+            mp_admin_query_get(query, "format", fmt, sizeof(fmt)) && strcmp(fmt, "json") == 0;
         render_clusters(s, &b, json);
         if (json)
             ctype = "application/json";
@@ -502,12 +506,11 @@ static void handle(struct admin_conn *c)
         render_config_dump(s, &full);
         char resource[128], mask[512], regex[512];
         struct mp_admin_dump_query q = {
-            .resource = mp_admin_query_get(query, "resource", resource, sizeof(resource))
-                            ? resource
-                            : NULL,
+            .resource =
+                mp_admin_query_get(query, "resource", resource, sizeof(resource)) ? resource : NULL,
             .mask = mp_admin_query_get(query, "mask", mask, sizeof(mask)) ? mask : NULL,
-            .name_regex = mp_admin_query_get(query, "name_regex", regex, sizeof(regex)) ? regex
-                                                                                      : NULL,
+            .name_regex =
+                mp_admin_query_get(query, "name_regex", regex, sizeof(regex)) ? regex : NULL,
             .include_eds = query_has(query, "include_eds"),
         };
         size_t len = mp_buffer_len(&full);
@@ -535,8 +538,8 @@ static void handle(struct admin_conn *c)
         ctype = "application/json";
     } else if (strcmp(path, "/listeners") == 0) {
         char fmt[16] = "";
-        bool json = mp_admin_query_get(query, "format", fmt, sizeof(fmt)) &&
-                    strcmp(fmt, "json") == 0;
+        bool json =
+            mp_admin_query_get(query, "format", fmt, sizeof(fmt)) && strcmp(fmt, "json") == 0;
         render_listeners(s, &b, json);
         if (json)
             ctype = "application/json";

@@ -363,7 +363,8 @@ int mp_admin_config_dump_filter(const char *dump, size_t len, const struct mp_ad
     if (q->name_regex) {
         int code;
         PCRE2_SIZE off;
-        c.re = pcre2_compile((PCRE2_SPTR)q->name_regex, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
+        c.re =
+            pcre2_compile((PCRE2_SPTR)q->name_regex, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
         if (!c.re) {
             PCRE2_UCHAR msg[128];
             pcre2_get_error_message(code, msg, sizeof(msg));

@@ -12,8 +12,9 @@
 #include "proxy/buffer.h"
 
 struct mp_admin_dump_query {
-    const char *resource;   /* a repeated field of a *ConfigDump ("dynamic_active_clusters"), or NULL */
-    const char *mask;       /* FieldMask paths "a.b,c", or NULL */
+    const char
+        *resource;    /* a repeated field of a *ConfigDump ("dynamic_active_clusters"), or NULL */
+    const char *mask; /* FieldMask paths "a.b,c", or NULL */
     const char *name_regex; /* PCRE2 on resource names, or NULL */
     bool include_eds;       /* keep EndpointsConfigDump (Envoy drops it unless asked) */
 };

@@ -24,6 +24,12 @@
  * not unit tests): a weak reference says at run time whether it is there. */
 extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
     __attribute__((weak));
+/* Under ASan the sanitizer's allocator serves malloc and mallinfo2 reads 0;
+ * its own counters are the real ones then. */
+extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
+extern size_t __sanitizer_get_heap_size(void) __attribute__((weak));
+extern size_t __sanitizer_get_free_bytes(void) __attribute__((weak));
+extern size_t __sanitizer_get_unmapped_bytes(void) __attribute__((weak));
 
 #include "cluster.h"
 #include "log.h"
@@ -85,10 +91,10 @@ static const char *eds_health_name(uint32_t v)
 int mp_admin_render_host_json(struct mp_buffer *b, const struct mp_host *h,
                               const struct mp_locality *loc, const struct mp_admin_host_stats *st)
 {
-    static const char *const names[] = {"cx_connect_fail", "cx_total",   "rq_error", "rq_success",
-                                        "rq_timeout",      "rq_total",   "cx_active", "rq_active"};
-    const uint64_t vals[] = {st->cx_connect_fail, st->cx_total,   st->rq_error, st->rq_success,
-                             st->rq_timeout,      st->rq_total,   st->cx_active, st->rq_active};
+    static const char *const names[] = {"cx_connect_fail", "cx_total", "rq_error",  "rq_success",
+                                        "rq_timeout",      "rq_total", "cx_active", "rq_active"};
+    const uint64_t vals[] = {st->cx_connect_fail, st->cx_total, st->rq_error,  st->rq_success,
+                             st->rq_timeout,      st->rq_total, st->cx_active, st->rq_active};
     int rc = mp_buffer_appendf(b, "{\"address\":");
     if (rc == 0)
         rc = mp_admin_render_address_json(b, (const struct sockaddr *)&h->addr);
@@ -247,27 +253,33 @@ int mp_admin_render_memory(struct mp_buffer *b)
 {
     uint64_t allocated = 0, heap = 0, unmapped = 0, pfree = 0, tcache = 0, physical = 0;
     if (mallctl) {
-    /* jemalloc's stats are a snapshot refreshed by writing "epoch". */
-    uint64_t epoch = 1;
-    size_t sz = sizeof(epoch);
-    mallctl("epoch", &epoch, &sz, &epoch, sz);
-    size_t v = 0;
-    sz = sizeof(v);
-    if (mallctl("stats.allocated", &v, &sz, NULL, 0) == 0)
-        allocated = v;
-    sz = sizeof(v);
-    if (mallctl("stats.mapped", &v, &sz, NULL, 0) == 0)
-        heap = v;
-    sz = sizeof(v);
-    if (mallctl("stats.retained", &v, &sz, NULL, 0) == 0)
-        unmapped = v;
-    sz = sizeof(v);
-    size_t active = 0;
-    if (mallctl("stats.active", &active, &sz, NULL, 0) == 0 && heap > active)
-        pfree = heap - active;
-    sz = sizeof(v);
-    if (mallctl("stats.resident", &v, &sz, NULL, 0) == 0)
-        physical = v;
+        /* jemalloc's stats are a snapshot refreshed by writing "epoch". */
+        uint64_t epoch = 1;
+        size_t sz = sizeof(epoch);
+        mallctl("epoch", &epoch, &sz, &epoch, sz);
+        size_t v = 0;
+        sz = sizeof(v);
+        if (mallctl("stats.allocated", &v, &sz, NULL, 0) == 0)
+            allocated = v;
+        sz = sizeof(v);
+        if (mallctl("stats.mapped", &v, &sz, NULL, 0) == 0)
+            heap = v;
+        sz = sizeof(v);
+        if (mallctl("stats.retained", &v, &sz, NULL, 0) == 0)
+            unmapped = v;
+        sz = sizeof(v);
+        size_t active = 0;
+        if (mallctl("stats.active", &active, &sz, NULL, 0) == 0 && heap > active)
+            pfree = heap - active;
+        sz = sizeof(v);
+        if (mallctl("stats.resident", &v, &sz, NULL, 0) == 0)
+            physical = v;
+    } else if (__sanitizer_get_current_allocated_bytes && __sanitizer_get_heap_size) {
+        allocated = __sanitizer_get_current_allocated_bytes();
+        heap = __sanitizer_get_heap_size();
+        pfree = __sanitizer_get_free_bytes ? __sanitizer_get_free_bytes() : 0;
+        unmapped = __sanitizer_get_unmapped_bytes ? __sanitizer_get_unmapped_bytes() : 0;
+        physical = heap;
     } else {
         struct mallinfo2 mi = mallinfo2();
         allocated = mi.uordblks + mi.hblkhd;
@@ -341,8 +353,7 @@ static int put_sans(struct mp_buffer *b, X509 *x)
             int n = ASN1_STRING_length(s);
             kind = "ip_address";
             if (n == 4 || n == 16)
-                inet_ntop(n == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(s), val,
-                          sizeof(val));
+                inet_ntop(n == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(s), val, sizeof(val));
         }
         if (!kind)
             continue;

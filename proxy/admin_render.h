@@ -77,7 +77,8 @@ int mp_admin_logging_apply(const char *query, char **err);
  * Appends Envoy's /memory JSON (envoy.admin.v3.Memory: allocated, heap_size,
  * pageheap_unmapped, pageheap_free, total_thread_cache, total_physical_bytes,
  * uint64 as strings), from jemalloc's mallctl("stats.*") when linked with
- * jemalloc, else from mallinfo2(). Returns 0 or MP_ERR_NOMEM.
+ * jemalloc, from the sanitizer allocator's counters under ASan, else from
+ * mallinfo2(). Returns 0 or MP_ERR_NOMEM.
  */
 int mp_admin_render_memory(struct mp_buffer *b);
 

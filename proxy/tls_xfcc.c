@@ -140,8 +140,14 @@ int mp_tls_xfcc_build(const struct mp_tls_transport *t, unsigned details, char *
     const uint8_t *p;
     size_t len;
     int rc = MP_ERR_NOMEM;
-    if (!s.failed && BIO_mem_contents(s.b, &p, &len) && (*out = strndup((const char *)p, len)))
+    /* The BIO's bytes are not NUL-terminated: copy exactly len of them
+     * (strndup may scan past them; ASan strict_string_checks reports that). */
+    if (!s.failed && BIO_mem_contents(s.b, &p, &len) && (*out = malloc(len + 1)) != NULL) {
+        if (len > 0)
+            memcpy(*out, p, len);
+        (*out)[len] = '\0';
         rc = 0;
+    }
     BIO_free(s.b);
     return rc;
 }

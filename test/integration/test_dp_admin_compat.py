@@ -12,7 +12,7 @@ import pytest
 
 from helpers import (bootstrap, cluster_yaml, free_port, http_get, listener_yaml, meshproxy,
                      python_upstream, wait_port)
-from test_dp_tls import tls_listener
+from test_dp_tls import tls_cluster, tls_listener
 from test_xds_live import BOOTSTRAP as XDS_BOOTSTRAP, wait_ready, write_resources
 from xds_util import XdsServer
 
@@ -48,7 +48,7 @@ def setup(tmp_path, certs):
     key = (certs / "key.pem").read_text().replace("\n", "\\n")
     with python_upstream(tmp_path) as (up_port, _):
         cfg = bootstrap(listener_yaml(port, ROUTES) + tls_listener(tls_port, certs, "up"),
-                        cluster_yaml("up", up_port))
+                        cluster_yaml("up", up_port) + tls_cluster("tls_up", up_port, certs, False))
         cfg = cfg.replace("\n  clusters:", SECRET % (certs, key) + "  clusters:", 1)
         with meshproxy(tmp_path, cfg, [port, tls_port]) as proxy:
             yield port, tls_port, up_port, proxy
@@ -105,16 +105,16 @@ def test_config_dump_queries_and_secrets(setup, certs):
     assert b"PRIVATE KEY" not in proxy.admin("/config_dump")[2]
 
     doc = get_json(proxy, "/config_dump?resource=static_clusters")
-    assert [c["@type"] for c in doc["configs"]] == [
-        "type.googleapis.com/envoy.admin.v3.ClustersConfigDump.StaticCluster"]
-    assert doc["configs"][0]["cluster"]["name"] == "up"
+    assert {c["@type"] for c in doc["configs"]} == {
+        "type.googleapis.com/envoy.admin.v3.ClustersConfigDump.StaticCluster"}
+    assert [c["cluster"]["name"] for c in doc["configs"]] == ["up", "tls_up"]
     doc = get_json(proxy, "/config_dump?resource=static_listeners&name_regex=^tls")
     assert [c["listener"]["name"] for c in doc["configs"]] == ["tls_in"]
     doc = get_json(proxy, "/config_dump?resource=static_listeners&mask=listener.name")
     assert sorted(c["listener"]["name"] for c in doc["configs"]) == ["listener_0", "tls_in"]
     assert all(set(c["listener"]) == {"@type", "name"} for c in doc["configs"])
     assert all(set(c) == {"@type", "listener"} for c in doc["configs"])
-    doc = get_json(proxy, "/config_dump?mask=static_clusters.cluster.name")
+    doc = get_json(proxy, "/config_dump?mask=static_clusters.cluster.name&name_regex=^up$")
     clusters = [c for c in doc["configs"] if c["@type"].endswith("ClustersConfigDump")][0]
     assert clusters["static_clusters"] == [
         {"cluster": {"@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", "name": "up"}}]
@@ -135,6 +135,9 @@ def test_certs(setup):
     assert 28 <= int(leaf["days_until_expiration"]) <= 30
     assert leaf["valid_from"].endswith("Z") and leaf["expiration_time"] > leaf["valid_from"]
     assert leaf["path"].endswith("cert.pem")
+    # the upstream context's trust store shows as ca_cert
+    cas = [c for cert in doc["certificates"] for c in cert["ca_cert"]]
+    assert cas and cas[0]["serial_number"] == "1234abcd" and cas[0]["path"].endswith("cert.pem")
 
 
 def test_logging_get_and_post(setup):

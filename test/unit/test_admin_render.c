@@ -57,7 +57,10 @@ static void host_json(void **state)
 {
     (void)state;
     struct mp_buffer b = MP_BUFFER_INIT;
-    struct mp_host h = {.weight = 3, .priority = 1, .hostname = "svc.local", .eds_health = 0,
+    struct mp_host h = {.weight = 3,
+                        .priority = 1,
+                        .hostname = "svc.local",
+                        .eds_health = 0,
                         .health = MP_HOST_HEALTHY};
     struct sockaddr_in *in = (struct sockaddr_in *)&h.addr;
     in->sin_family = AF_INET;
@@ -85,13 +88,15 @@ static void host_json(void **state)
     h.priority = 0;
     mp_admin_render_host_json(&b, &h, NULL, &st);
     s = take(&b);
-    assert_non_null(strstr(s, "\"health_status\":{\"eds_health_status\":\"DRAINING\"},\"weight\":3}"));
+    assert_non_null(
+        strstr(s, "\"health_status\":{\"eds_health_status\":\"DRAINING\"},\"weight\":3}"));
     free(s);
     h.eds_health = 1;
     h.health = MP_HOST_UNHEALTHY;
     mp_admin_render_host_json(&b, &h, NULL, &st);
     s = take(&b);
-    assert_non_null(strstr(s, "{\"eds_health_status\":\"HEALTHY\",\"failed_active_health_check\":true}"));
+    assert_non_null(
+        strstr(s, "{\"eds_health_status\":\"HEALTHY\",\"failed_active_health_check\":true}"));
     free(s);
 }
 
@@ -176,15 +181,18 @@ static void memory(void **state)
 static const char DUMP[] =
     "{\"configs\":["
     "{\"@type\":\"type.googleapis.com/envoy.admin.v3.ClustersConfigDump\","
-    "\"static_clusters\":[{\"cluster\":{\"@type\":\"C\",\"name\":\"a\",\"connect_timeout\":\"1s\"}}],"
-    "\"dynamic_active_clusters\":[{\"version_info\":\"3\",\"cluster\":{\"@type\":\"C\",\"name\":\"b1\"}},"
+    "\"static_clusters\":[{\"cluster\":{\"@type\":\"C\",\"name\":\"a\",\"connect_timeout\":\"1s\"}}"
+    "],"
+    "\"dynamic_active_clusters\":[{\"version_info\":\"3\",\"cluster\":{\"@type\":\"C\",\"name\":"
+    "\"b1\"}},"
     "{\"version_info\":\"3\",\"cluster\":{\"@type\":\"C\",\"name\":\"c\"}}]},"
     "{\"@type\":\"type.googleapis.com/envoy.admin.v3.EndpointsConfigDump\","
     "\"dynamic_endpoint_configs\":[{\"endpoint_config\":{\"cluster_name\":\"b1\"}}]},"
     "{\"@type\":\"type.googleapis.com/envoy.admin.v3.SecretsConfigDump\",\"static_secrets\":"
     "[{\"name\":\"s\",\"secret\":{\"tls_certificate\":{\"private_key\":{\"inline_bytes\":\"QUJD\"},"
     "\"certificate_chain\":{\"filename\":\"/c.pem\"}}}}]},"
-    "{\"@type\":\"type.googleapis.com/envoy.admin.v3.SecretsConfigDump\",\"dynamic_active_secrets\":"
+    "{\"@type\":\"type.googleapis.com/"
+    "envoy.admin.v3.SecretsConfigDump\",\"dynamic_active_secrets\":"
     "[{\"name\":\"d\",\"secret\":{\"generic_secret\":{\"secret\":{\"inline_string\":\"pw\"}}}}]}"
     "]}";
 
@@ -239,7 +247,8 @@ static void config_dump_filter(void **state)
            "DynamicCluster\",\"cluster\":{\"@type\":\"C\",\"name\":\"b1\"}}]}\n");
     free(s);
     /* name_regex over every config, mask on configs */
-    q = (struct mp_admin_dump_query){.name_regex = "^(a|s)$", .mask = "static_clusters,static_secrets.name"};
+    q = (struct mp_admin_dump_query){.name_regex = "^(a|s)$",
+                                     .mask = "static_clusters,static_secrets.name"};
     s = filter(&q, 0);
     assert_string_equal(
         s, "{\"configs\":[{\"@type\":\"type.googleapis.com/envoy.admin.v3.ClustersConfigDump\","
@@ -269,9 +278,9 @@ static void config_dump_filter(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(address_json),   cmocka_unit_test(host_json),
-        cmocka_unit_test(logging),        cmocka_unit_test(methods_and_query),
-        cmocka_unit_test(memory),         cmocka_unit_test(config_dump_filter),
+        cmocka_unit_test(address_json), cmocka_unit_test(host_json),
+        cmocka_unit_test(logging),      cmocka_unit_test(methods_and_query),
+        cmocka_unit_test(memory),       cmocka_unit_test(config_dump_filter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
