@@ -158,7 +158,12 @@ static inline char *tk_pem(const struct tkey *k)
     const uint8_t *data;
     size_t len;
     BIO_mem_contents(b, &data, &len);
-    char *s = strndup((const char *)data, len);
+    /* BIO bytes are not NUL-terminated: copy exactly len (no strndup). */
+    char *s = malloc(len + 1);
+    if (s != NULL) {
+        memcpy(s, data, len);
+        s[len] = '\0';
+    }
     BIO_free(b);
     return s;
 }
