@@ -20,6 +20,9 @@
 #include "proxy/tracing_context.h"
 #include "xds/xds_translate_listener.h"
 
+/* ZipkinConfig's INIT macro sets its deprecated split_spans_for_request field */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
 typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager__Tracing
     tracing_pb;
 
