@@ -170,10 +170,43 @@ fail:
     return rc < 0 ? rc : MP_ERR_PARSE;
 }
 
+int mp_al_format_parse_json(const char *const *keys, const char *const *values, size_t n,
+                            struct mp_al_format **out, char **err)
+{
+    struct mp_al_format *f = calloc(1, sizeof(*f));
+    if (!f)
+        return MP_ERR_NOMEM;
+    f->json_keys = calloc(n ? n : 1, sizeof(*f->json_keys));
+    f->json_values = calloc(n ? n : 1, sizeof(*f->json_values));
+    if (!f->json_keys || !f->json_values) {
+        mp_al_format_free(f);
+        return MP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = mp_al_format_parse(values[i], &f->json_values[i], err);
+        if (rc == 0 && !(f->json_keys[i] = strdup(keys[i])))
+            rc = MP_ERR_NOMEM;
+        f->n_json = i + 1;
+        if (rc < 0) {
+            mp_err_prefix(err, "json_format[\"%s\"]", keys[i]);
+            mp_al_format_free(f);
+            return rc;
+        }
+    }
+    *out = f;
+    return 0;
+}
+
 void mp_al_format_free(struct mp_al_format *f)
 {
     if (!f)
         return;
+    for (size_t i = 0; i < f->n_json; i++) {
+        free(f->json_keys ? f->json_keys[i] : NULL);
+        mp_al_format_free(f->json_values ? f->json_values[i] : NULL);
+    }
+    free(f->json_keys);
+    free(f->json_values);
     for (size_t i = 0; i < f->n_parts; i++) {
         free(f->parts[i].text);
         free(f->parts[i].alt);
@@ -266,12 +299,67 @@ static const char *hdr(const struct mp_headers *h, const char *name, const char 
     return v;
 }
 
+static void put_json_string(struct out *o, const char *s, size_t n)
+{
+    put(o, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char esc[8];
+        if (ch == '"' || ch == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)ch;
+            put(o, esc, 2);
+        } else if (ch < 0x20) {
+            snprintf(esc, sizeof(esc), "\\u%04x", ch);
+            put(o, esc, 6);
+        } else {
+            put(o, s + i, 1);
+        }
+    }
+    put(o, "\"", 1);
+}
+
+/* A value whose format is one numeric command prints as a JSON number, as
+ * Envoy's json_format does; one command with nothing to show is null. */
+static bool numeric_kind(int kind)
+{
+    return kind == MP_AL_RESPONSE_CODE || kind == MP_AL_BYTES_RECEIVED ||
+           kind == MP_AL_BYTES_SENT || kind == MP_AL_DURATION ||
+           kind == MP_AL_REQUEST_DURATION || kind == MP_AL_RESPONSE_DURATION;
+}
+
+static size_t render_json(const struct mp_al_format *f, const struct mp_al_record *r, struct out *o)
+{
+    put(o, "{", 1);
+    for (size_t i = 0; i < f->n_json; i++) {
+        const struct mp_al_format *v = f->json_values[i];
+        char val[2048];
+        size_t n = mp_al_format_render(v, r, val, sizeof(val));
+        if (i)
+            put(o, ",", 1);
+        put_json_string(o, f->json_keys[i], strlen(f->json_keys[i]));
+        put(o, ":", 1);
+        bool single = v->n_parts == 1 && v->parts[0].kind != MP_AL_LITERAL;
+        bool digits = n > 0 && strspn(val, "0123456789") == n;
+        if (single && n == 1 && val[0] == '-')
+            put(o, "null", 4);
+        else if (single && numeric_kind(v->parts[0].kind) && digits)
+            put(o, val, n);
+        else
+            put_json_string(o, val, n);
+    }
+    put(o, "}\n", 2);
+    return o->len;
+}
+
 size_t mp_al_format_render(const struct mp_al_format *f, const struct mp_al_record *r, char *buf,
                            size_t cap)
 {
     struct out o = {.p = buf, .cap = cap};
     if (cap)
         buf[0] = '\0';
+    if (f->n_json)
+        return render_json(f, r, &o);
     for (size_t i = 0; i < f->n_parts; i++) {
         const struct mp_al_part *p = &f->parts[i];
         switch (p->kind) {
@@ -415,6 +503,25 @@ int mp_access_log_new(const char *path, const char *format, struct mp_access_log
         free(al);
         return MP_ERR_IO;
     }
+    *out = al;
+    return 0;
+}
+
+int mp_access_log_new_with_format(const char *path, struct mp_al_format *fmt,
+                                  struct mp_access_log **out, char **err)
+{
+    struct mp_access_log *al = NULL;
+    int rc = !path || !*path ? mp_set_err(err, "path: must not be empty") : 0;
+    if (rc == 0 && !(al = calloc(1, sizeof(*al))))
+        rc = MP_ERR_NOMEM;
+    if (rc == 0 && !(al->file = file_open(path, err)))
+        rc = MP_ERR_IO;
+    if (rc < 0) {
+        free(al);
+        mp_al_format_free(fmt);
+        return rc;
+    }
+    al->format = fmt;
     *out = al;
     return 0;
 }

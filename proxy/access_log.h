@@ -61,6 +61,11 @@ struct mp_al_part {
 struct mp_al_format {
     struct mp_al_part *parts;
     size_t n_parts;
+    /* json_format: one JSON object a line, key -> value rendered from its own
+     * format (numbers stay numbers, a missing value is null) */
+    char **json_keys;
+    struct mp_al_format **json_values;
+    size_t n_json;
 };
 
 /**
@@ -69,6 +74,14 @@ struct mp_al_format {
  * the unknown command.
  */
 int mp_al_format_parse(const char *fmt, struct mp_al_format **out, char **err);
+
+/**
+ * Builds a json_format (SubstitutionFormatString.json_format): keys[i] is
+ * rendered with the format values[i]. Returns 0 and *out, or MP_ERR_PARSE
+ * with *err naming the key, or MP_ERR_NOMEM.
+ */
+int mp_al_format_parse_json(const char *const *keys, const char *const *values, size_t n,
+                            struct mp_al_format **out, char **err);
 
 /** Frees a format; NULL is a no-op. */
 void mp_al_format_free(struct mp_al_format *f);
@@ -120,6 +133,13 @@ struct mp_access_log {
  * MP_ERR_* with *err set.
  */
 int mp_access_log_new(const char *path, const char *format, struct mp_access_log **out, char **err);
+
+/**
+ * Same as mp_access_log_new with a format already built; takes fmt over
+ * (freed on failure too).
+ */
+int mp_access_log_new_with_format(const char *path, struct mp_al_format *fmt,
+                                  struct mp_access_log **out, char **err);
 
 /** Frees an access log (closes the file when its last user goes). NULL is a no-op. */
 void mp_access_log_free(struct mp_access_log *al);

@@ -14,6 +14,7 @@
 #include "envoy/extensions/access_loggers/file/v3/file.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
+#include "envoy/extensions/access_loggers/stream/v3/stream.pb-c.h"
 #include "filters/istio_ext.h"
 #include "proxy/access_log.h"
 #include "proxy/mp_common.h"
@@ -32,6 +33,8 @@ typedef Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy TcpProxy;
 #define HCM_TYPE       "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 #define TCP_PROXY_TYPE "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 #define FILE_AL_TYPE   "envoy.extensions.access_loggers.file.v3.FileAccessLog"
+#define STDOUT_AL_TYPE "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
+#define STDERR_AL_TYPE "envoy.extensions.access_loggers.stream.v3.StderrAccessLog"
 
 static uint64_t duration_ms(const Google__Protobuf__Duration *d, uint64_t dflt)
 {
@@ -57,6 +60,55 @@ static void access_logs_free(struct mp_access_log **v, size_t n)
 
 /* Translates access_log entries; only the file logger is supported. The
  * deprecated format fields are still what many configs use. */
+/* An access log whose format is a SubstitutionFormatString (NULL: Envoy's
+ * default): text_format (deprecated in the API, still common), an inline
+ * text_format_source, or json_format with string values. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static int access_log_with(const char *path, const Envoy__Config__Core__V3__SubstitutionFormatString *sf,
+                           struct mp_access_log **out, char **err)
+{
+    if (!sf || sf->format_case == ENVOY__CONFIG__CORE__V3__SUBSTITUTION_FORMAT_STRING__FORMAT__NOT_SET)
+        return mp_access_log_new(path, NULL, out, err);
+    if (sf->format_case == ENVOY__CONFIG__CORE__V3__SUBSTITUTION_FORMAT_STRING__FORMAT_TEXT_FORMAT)
+        return mp_access_log_new(path, *sf->text_format ? sf->text_format : NULL, out, err);
+    if (sf->format_case ==
+            ENVOY__CONFIG__CORE__V3__SUBSTITUTION_FORMAT_STRING__FORMAT_TEXT_FORMAT_SOURCE &&
+        sf->text_format_source &&
+        sf->text_format_source->specifier_case ==
+            ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_STRING)
+        return mp_access_log_new(path, sf->text_format_source->inline_string, out, err);
+    if (sf->format_case != ENVOY__CONFIG__CORE__V3__SUBSTITUTION_FORMAT_STRING__FORMAT_JSON_FORMAT ||
+        !sf->json_format)
+        return mp_set_err(err, "log_format: only text_format, an inline text_format_source and "
+                               "json_format are supported");
+    const Google__Protobuf__Struct *js = sf->json_format;
+    size_t n = js->n_fields;
+    const char **keys = calloc(n ? n : 1, sizeof(*keys));
+    const char **vals = calloc(n ? n : 1, sizeof(*vals));
+    int rc = keys && vals ? 0 : MP_ERR_NOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const Google__Protobuf__Value *val = js->fields[i]->value;
+        if (!val || val->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
+            rc = mp_set_err(err, "log_format.json_format[\"%s\"]: only string values (format "
+                                 "strings) are supported",
+                            js->fields[i]->key);
+        keys[i] = js->fields[i]->key;
+        vals[i] = rc == 0 ? val->string_value : NULL;
+    }
+    struct mp_al_format *fmt = NULL;
+    if (rc == 0)
+        rc = mp_al_format_parse_json(keys, vals, n, &fmt, err);
+    free(keys);
+    free(vals);
+    if (rc == 0)
+        rc = mp_access_log_new_with_format(path, fmt, out, err);
+    if (rc < 0)
+        mp_err_prefix(err, "log_format");
+    return rc;
+}
+#pragma GCC diagnostic pop
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 static int translate_access_logs(Envoy__Config__Accesslog__V3__AccessLog **pb, size_t n,
@@ -79,55 +131,41 @@ static int translate_access_logs(Envoy__Config__Accesslog__V3__AccessLog **pb, s
             goto fail;
         }
         const char *t = type_name(al->typed_config->type_url);
-        if (strcmp(t, FILE_AL_TYPE) != 0) {
+        const uint8_t *data = al->typed_config->value.data;
+        size_t len = al->typed_config->value.len;
+        int rc;
+        if (strcmp(t, FILE_AL_TYPE) == 0) {
+            Envoy__Extensions__AccessLoggers__File__V3__FileAccessLog *f =
+                envoy__extensions__access_loggers__file__v3__file_access_log__unpack(NULL, len,
+                                                                                    data);
+            if (!f) {
+                mp_set_err(err, "access_log[%zu].typed_config: cannot decode FileAccessLog", i);
+                goto fail;
+            }
+            if (f->access_log_format_case ==
+                ENVOY__EXTENSIONS__ACCESS_LOGGERS__FILE__V3__FILE_ACCESS_LOG__ACCESS_LOG_FORMAT_FORMAT)
+                rc = mp_access_log_new(f->path, f->format && *f->format ? f->format : NULL, &v[k],
+                                       err);
+            else
+                rc = access_log_with(f->path, f->log_format, &v[k], err);
+            envoy__extensions__access_loggers__file__v3__file_access_log__free_unpacked(f, NULL);
+        } else if (strcmp(t, STDOUT_AL_TYPE) == 0 || strcmp(t, STDERR_AL_TYPE) == 0) {
+            /* same wire layout for both: one log_format */
+            Envoy__Extensions__AccessLoggers__Stream__V3__StdoutAccessLog *so =
+                envoy__extensions__access_loggers__stream__v3__stdout_access_log__unpack(NULL, len,
+                                                                                        data);
+            if (!so) {
+                mp_set_err(err, "access_log[%zu].typed_config: cannot decode %s", i, t);
+                goto fail;
+            }
+            rc = access_log_with(strcmp(t, STDOUT_AL_TYPE) == 0 ? "/dev/stdout" : "/dev/stderr",
+                                 so->log_format, &v[k], err);
+            envoy__extensions__access_loggers__stream__v3__stdout_access_log__free_unpacked(so,
+                                                                                           NULL);
+        } else {
             mp_set_err(err, "access_log[%zu].typed_config: unsupported access logger %s", i, t);
             goto fail;
         }
-        Envoy__Extensions__AccessLoggers__File__V3__FileAccessLog *f =
-            envoy__extensions__access_loggers__file__v3__file_access_log__unpack(
-                NULL, al->typed_config->value.len, al->typed_config->value.data);
-        if (!f) {
-            mp_set_err(err, "access_log[%zu].typed_config: cannot decode FileAccessLog", i);
-            goto fail;
-        }
-        const char *format = NULL;
-        if (f->access_log_format_case ==
-            ENVOY__EXTENSIONS__ACCESS_LOGGERS__FILE__V3__FILE_ACCESS_LOG__ACCESS_LOG_FORMAT_FORMAT)
-            format = f->format;
-        else if (
-            f->access_log_format_case ==
-                ENVOY__EXTENSIONS__ACCESS_LOGGERS__FILE__V3__FILE_ACCESS_LOG__ACCESS_LOG_FORMAT_LOG_FORMAT &&
-            f->log_format) {
-            Envoy__Config__Core__V3__SubstitutionFormatString *sf = f->log_format;
-            if (sf->format_case ==
-                ENVOY__CONFIG__CORE__V3__SUBSTITUTION_FORMAT_STRING__FORMAT_TEXT_FORMAT)
-                format = sf->text_format;
-            else if (
-                sf->format_case ==
-                    ENVOY__CONFIG__CORE__V3__SUBSTITUTION_FORMAT_STRING__FORMAT_TEXT_FORMAT_SOURCE &&
-                sf->text_format_source &&
-                sf->text_format_source->specifier_case ==
-                    ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_STRING)
-                format = sf->text_format_source->inline_string;
-            else {
-                envoy__extensions__access_loggers__file__v3__file_access_log__free_unpacked(f,
-                                                                                            NULL);
-                mp_set_err(err,
-                           "access_log[%zu].typed_config.log_format: only text_format is supported",
-                           i);
-                goto fail;
-            }
-        } else if (
-            f->access_log_format_case !=
-            ENVOY__EXTENSIONS__ACCESS_LOGGERS__FILE__V3__FILE_ACCESS_LOG__ACCESS_LOG_FORMAT__NOT_SET) {
-            envoy__extensions__access_loggers__file__v3__file_access_log__free_unpacked(f, NULL);
-            mp_set_err(err, "access_log[%zu].typed_config: json formats are not supported", i);
-            goto fail;
-        }
-        if (format && !*format)
-            format = NULL;
-        int rc = mp_access_log_new(f->path, format, &v[k], err);
-        envoy__extensions__access_loggers__file__v3__file_access_log__free_unpacked(f, NULL);
         if (rc < 0) {
             mp_err_prefix(err, "access_log[%zu].typed_config", i);
             goto fail;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "envoy/extensions/filters/http/cors/v3/cors.pb-c.h"
 #include "proxy/mp_common.h"
 #include "proxy/route_index.h"
 #include "proxy/route_regex.h"
@@ -531,6 +532,51 @@ static int typed_configs(struct mp_route_config *cfg, size_t n, void *const *ent
     typed_configs(cfg, (pb)->n_typed_per_filter_config,                                            \
                   (void *const *)(pb)->typed_per_filter_config, out, err)
 
+/*
+ * The deprecated `cors` field of a virtual host or route action (older Istio
+ * still sends it) becomes what Envoy treats it as: the CORS filter's
+ * per-route policy, unless typed_per_filter_config already names one.
+ */
+static int legacy_cors(struct mp_route_config *cfg, const Envoy__Config__Route__V3__CorsPolicy *in,
+                       struct mp_typed_configs *pf, char **err)
+{
+    static const char cors_name[] = "envoy.filters.http.cors";
+    for (size_t i = 0; i < pf->n; i++)
+        if (strcmp(pf->items[i].filter_name, cors_name) == 0)
+            return 0;
+    Envoy__Extensions__Filters__Http__Cors__V3__CorsPolicy p =
+        ENVOY__EXTENSIONS__FILTERS__HTTP__CORS__V3__CORS_POLICY__INIT;
+    p.n_allow_origin_string_match = in->n_allow_origin_string_match;
+    p.allow_origin_string_match = in->allow_origin_string_match;
+    p.allow_methods = in->allow_methods;
+    p.allow_headers = in->allow_headers;
+    p.expose_headers = in->expose_headers;
+    p.max_age = in->max_age;
+    p.allow_credentials = in->allow_credentials;
+    if (in->enabled_specifier_case ==
+        ENVOY__CONFIG__ROUTE__V3__CORS_POLICY__ENABLED_SPECIFIER_FILTER_ENABLED)
+        p.filter_enabled = in->filter_enabled;
+    p.shadow_enabled = in->shadow_enabled;
+    p.allow_private_network_access = in->allow_private_network_access;
+    p.forward_not_matching_preflights = in->forward_not_matching_preflights;
+    size_t len = envoy__extensions__filters__http__cors__v3__cors_policy__get_packed_size(&p);
+    uint8_t *v = mp_route_arena_alloc(cfg, len ? len : 1);
+    struct mp_typed_config *t = mp_route_arena_alloc(cfg, (pf->n + 1) * sizeof(*t));
+    if (v == NULL || t == NULL)
+        return nomem(err);
+    envoy__extensions__filters__http__cors__v3__cors_policy__pack(&p, v);
+    if (pf->n)
+        memcpy(t, pf->items, pf->n * sizeof(*t));
+    memset(&t[pf->n], 0, sizeof(t[pf->n]));
+    t[pf->n].filter_name = cors_name;
+    t[pf->n].type_url = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy";
+    t[pf->n].value = v;
+    t[pf->n].value_len = len;
+    pf->items = t;
+    pf->n++;
+    return 0;
+}
+
 /* ---- rate limits ---------------------------------------------------------------- */
 
 typedef Envoy__Config__Route__V3__RateLimit RateLimit;
@@ -871,9 +917,6 @@ static int action_from_proto(struct mp_route_config *cfg, const RouteAction *pb,
                              const VirtualHost *vh_pb, struct mp_route_action *out, char **err)
 {
     int rc;
-    if (pb->cors)
-        return mp_set_err(err, "cors: the deprecated CORS field is not supported; use "
-                               "typed_per_filter_config[\"envoy.filters.http.cors\"]");
     switch (pb->cluster_specifier_case) {
     case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER:
         if (empty(pb->cluster))
@@ -1198,7 +1241,12 @@ static int route_from_proto(struct mp_route_config *cfg, const Route *pb, const 
     }
     if (rc == 0)
         rc = HEADER_OPS(cfg, pb, &out->headers, err);
-    return rc != 0 ? rc : TYPED_CONFIGS(cfg, pb, &out->per_filter, err);
+    if (rc == 0)
+        rc = TYPED_CONFIGS(cfg, pb, &out->per_filter, err);
+    if (rc == 0 && pb->action_case == ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE &&
+        pb->route->cors)
+        rc = legacy_cors(cfg, pb->route->cors, &out->per_filter, err);
+    return rc;
 }
 
 int mp_vhost_from_proto(struct mp_route_config *cfg, const VirtualHost *pb, struct mp_vhost *out,
@@ -1207,11 +1255,6 @@ int mp_vhost_from_proto(struct mp_route_config *cfg, const VirtualHost *pb, stru
     int rc;
     if (empty(pb->name))
         return mp_set_err(err, "name: must not be empty");
-    /* refused, not ignored: a policy that silently did nothing would break
-     * browsers' preflights */
-    if (pb->cors)
-        return mp_set_err(err, "cors: the deprecated CORS field is not supported; use "
-                               "typed_per_filter_config[\"envoy.filters.http.cors\"]");
     if ((out->name = dup(cfg, pb->name, false)) == NULL)
         return nomem(err);
     if (pb->n_domains == 0)
@@ -1264,6 +1307,8 @@ int mp_vhost_from_proto(struct mp_route_config *cfg, const VirtualHost *pb, stru
     rc = HEADER_OPS(cfg, pb, &out->headers, err);
     if (rc == 0)
         rc = TYPED_CONFIGS(cfg, pb, &out->per_filter, err);
+    if (rc == 0 && pb->cors)
+        rc = legacy_cors(cfg, pb->cors, &out->per_filter, err);
     if (rc != 0)
         return rc;
     rc = rate_limits_from_proto(cfg, pb->rate_limits, pb->n_rate_limits, &out->rate_limits,
