@@ -54,44 +54,21 @@ import threading
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from perf_util import free_port, percentile, rss_kib, wait_port  # noqa: E402
+
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T = "type.googleapis.com/envoy.config."
 CLUSTER_T = T + "cluster.v3.Cluster"
 CLA_T = T + "endpoint.v3.ClusterLoadAssignment"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_port(port, proc, timeout=20.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise RuntimeError("%s exited with %d" % (proc.args[0], proc.returncode))
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("port %d did not open" % port)
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
-def percentile(sorted_vals, p):
-    if not sorted_vals:
-        return float("nan")
-    k = min(len(sorted_vals) - 1, max(0, int(round(p / 100.0 * (len(sorted_vals) - 1)))))
-    return sorted_vals[k]
 
 
 def write(path, text):
@@ -346,7 +323,7 @@ class Setup:
                                 "--%s-only" % args.mode, "-l", "debug"],
                                "xds-%s.log" % tag, prio_offset=-1)
         self.xlog = Log(os.path.join(work, "xds-%s.log" % tag))
-        wait_port(self.xds_port, self.xds)
+        wait_port(self.xds_port, self.xds, timeout=20.0)
         self.admin = free_port()
         boot = os.path.join(work, tag + ".yaml")
         with open(boot, "w") as f:
@@ -359,7 +336,7 @@ class Setup:
         self.proc = bench.start([binary, "-c", boot, "--concurrency", str(args.workers),
                                  "-l", "info"], "%s.log" % tag)
         self.plog = Log(os.path.join(work, "%s.log" % tag))
-        wait_port(self.port, self.proc)
+        wait_port(self.port, self.proc, timeout=20.0)
         self.wait_ready()
         self.bulk = os.path.join(self.res, "bulk.yaml")
 
