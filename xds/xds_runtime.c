@@ -40,6 +40,8 @@ struct mp_xds_runtime {
     const Bootstrap *b;
     struct mp_grpc_thread *gt;
     struct mp_xds_client *ads; /* set before start, read-only after */
+    /* per-type streams from an api_config_source (not ADS), or NULL */
+    struct mp_xds_client *cds, *eds, *lds, *rds;
 
     /* grpc thread only */
     struct mp_xds_store *store;
@@ -210,6 +212,27 @@ static void sync_secret_subscriptions(struct mp_xds_runtime *rt)
         subscribe_secrets(rt, rt->sds[j].client, rt->sds[j].cluster);
 }
 
+/* On per-type streams nothing derives EDS and RDS names from accepted
+ * clusters and listeners (ADS does it itself): ask for them explicitly. */
+static void sync_child_names(struct mp_xds_runtime *rt, const char *parent_type)
+{
+    bool cds = strcmp(parent_type, MP_XDS_TYPE_CLUSTER) == 0;
+    struct mp_xds_client *c = cds ? rt->eds : rt->rds;
+    if (!c)
+        return;
+    char **names = NULL;
+    size_t n = 0;
+    int rc = cds ? mp_xds_store_eds_names(rt->store, &names, &n)
+                 : mp_xds_store_rds_names(rt->store, &names, &n);
+    if (rc == 0)
+        rc = mp_xds_client_subscribe(c, cds ? MP_XDS_TYPE_ENDPOINT : MP_XDS_TYPE_ROUTE,
+                                     (const char *const *)names, n);
+    if (rc < 0)
+        MP_LOG(MP_LOG_XDS, MP_LOG_WARN, "subscribing %s names: %s", cds ? "EDS" : "RDS",
+               mp_strerror(rc));
+    mp_xds_names_free(names, n);
+}
+
 /* ---- grpc thread: watcher ---------------------------------------------------------- */
 
 static const char *short_type(const char *type_url)
@@ -237,8 +260,10 @@ static int on_update(void *ctx, const struct mp_xds_update *up, char **err_out)
         rt->secrets_dirty = true;
     handoff(rt, rc > 0);
     if (strcmp(up->type_url, MP_XDS_TYPE_CLUSTER) == 0 ||
-        strcmp(up->type_url, MP_XDS_TYPE_LISTENER) == 0)
+        strcmp(up->type_url, MP_XDS_TYPE_LISTENER) == 0) {
         sync_secret_subscriptions(rt);
+        sync_child_names(rt, up->type_url);
+    }
     struct mp_xds_store_counts n;
     mp_xds_store_counts(rt->store, &n);
     MP_LOG(MP_LOG_XDS, MP_LOG_INFO,
@@ -433,6 +458,10 @@ static void runtime_stop(void *arg)
     /* clients first: once freed no callback runs, so the grpc-thread state
      * (store, SDS list) is ours */
     mp_xds_client_free(rt->ads);
+    mp_xds_client_free(rt->cds);
+    mp_xds_client_free(rt->eds);
+    mp_xds_client_free(rt->lds);
+    mp_xds_client_free(rt->rds);
     for (size_t i = 0; i < rt->n_sds; i++) {
         mp_xds_client_free(rt->sds[i].client);
         free(rt->sds[i].cluster);
@@ -452,9 +481,80 @@ static void runtime_stop(void *arg)
     free(rt);
 }
 
+static bool via_ads(const Envoy__Config__Core__V3__ConfigSource *cs)
+{
+    return cs && cs->config_source_specifier_case ==
+                     ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS;
+}
+
+static bool via_api(const Envoy__Config__Core__V3__ConfigSource *cs)
+{
+    return cs && cs->config_source_specifier_case ==
+                     ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_API_CONFIG_SOURCE &&
+           cs->api_config_source;
+}
+
 bool mp_xds_runtime_wanted(const Bootstrap *b)
 {
-    return b->dynamic_resources && b->dynamic_resources->ads_config;
+    const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources *d = b->dynamic_resources;
+    return d && (d->ads_config || via_api(d->cds_config) || via_api(d->lds_config));
+}
+
+/* One per-type stream (CDS, EDS, LDS or RDS) from the api_config_source of
+ * cs, as Envoy opens when a type is not on ADS. named: the names come from
+ * the store (EDS from clusters, RDS from listeners). */
+static int start_type_client(struct mp_xds_runtime *rt, const Envoy__Config__Core__V3__ConfigSource *cs,
+                             const char *type, bool named, struct mp_xds_client **out, char **err)
+{
+    struct mp_xds_source src;
+    int rc = mp_xds_source_from_api(rt->b, cs->api_config_source, cs, &src, err);
+    if (rc < 0)
+        return rc;
+    const char *types[1] = {type};
+    bool named_v[1] = {named};
+    struct mp_xds_client_config cfg = {
+        .target = src.target,
+        .method = mp_xds_method_for_type(type, src.mode),
+        .mode = src.mode,
+        .node = rt->b->node,
+        .type_urls = types,
+        .n_type_urls = 1,
+        .named_only = named_v,
+        .initial_fetch_timeout_ms = src.initial_fetch_timeout_ms,
+        .ops = &watcher_ops,
+        .ctx = rt,
+    };
+    rc = mp_xds_client_new(rt->gt, &cfg, out, err);
+    if (rc == 0)
+        rc = mp_xds_client_start(*out);
+    if (rc == 0)
+        MP_LOG(MP_LOG_XDS, MP_LOG_INFO, "%s stream (%s) to %s", short_type(type),
+               src.mode == MP_XDS_DELTA ? "delta" : "state of the world", src.target);
+    mp_xds_source_clear(&src);
+    return rc;
+}
+
+/* Non-ADS CDS and LDS streams, each with its child type (EDS, RDS) on a
+ * stream of the same source. */
+static int start_type_clients(struct mp_xds_runtime *rt, char **err)
+{
+    const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources *d = rt->b->dynamic_resources;
+    int rc = 0;
+    if (via_api(d->cds_config)) {
+        rc = start_type_client(rt, d->cds_config, MP_XDS_TYPE_CLUSTER, false, &rt->cds, err);
+        if (rc == 0)
+            rc = start_type_client(rt, d->cds_config, MP_XDS_TYPE_ENDPOINT, true, &rt->eds, err);
+        if (rc < 0)
+            mp_err_prefix(err, "dynamic_resources.cds_config.api_config_source");
+    }
+    if (rc == 0 && via_api(d->lds_config)) {
+        rc = start_type_client(rt, d->lds_config, MP_XDS_TYPE_LISTENER, false, &rt->lds, err);
+        if (rc == 0)
+            rc = start_type_client(rt, d->lds_config, MP_XDS_TYPE_ROUTE, true, &rt->rds, err);
+        if (rc < 0)
+            mp_err_prefix(err, "dynamic_resources.lds_config.api_config_source");
+    }
+    return rc;
 }
 
 /* The ADS client: the types the bootstrap asks for, in make-before-break
@@ -469,11 +569,11 @@ static int start_ads(struct mp_xds_runtime *rt, char **err)
     const char *types[5];
     bool named[5];
     size_t n = 0;
-    if (d->cds_config) {
+    if (via_ads(d->cds_config)) {
         types[n] = MP_XDS_TYPE_CLUSTER, named[n++] = false;
         types[n] = MP_XDS_TYPE_ENDPOINT, named[n++] = true;
     }
-    if (d->lds_config) {
+    if (via_ads(d->lds_config)) {
         types[n] = MP_XDS_TYPE_LISTENER, named[n++] = false;
         types[n] = MP_XDS_TYPE_ROUTE, named[n++] = true;
     }
@@ -537,7 +637,9 @@ int mp_xds_runtime_start(struct mp_server *server, void *bootstrap)
     mp_server_set_secret_lookup(server, secret_lookup, rt);
     mp_server_set_config_dump(server, config_dump, rt);
     mp_server_init_hold(server);
-    rc = start_ads(rt, &err);
+    rc = rt->b->dynamic_resources->ads_config ? start_ads(rt, &err) : 0;
+    if (rc == 0)
+        rc = start_type_clients(rt, &err);
     if (rc < 0) {
         /* the stop hook frees rt */
         fprintf(stderr, "meshproxy: %s\n", err ? err : mp_strerror(rc));

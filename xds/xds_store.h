@@ -95,6 +95,15 @@ int mp_xds_store_secret_names(const struct mp_xds_store *st, const char *sds_clu
  */
 int mp_xds_store_secret_sources(const struct mp_xds_store *st, char ***names, size_t *n);
 
+/**
+ * The ClusterLoadAssignment names the accepted EDS clusters need (active and
+ * warming), and the RouteConfiguration names the accepted listeners' HCMs
+ * need, for per-type (non-ADS) streams that must name them. *names as for
+ * mp_xds_store_secret_names. Returns 0 or MP_ERR_NOMEM.
+ */
+int mp_xds_store_eds_names(const struct mp_xds_store *st, char ***names, size_t *n);
+int mp_xds_store_rds_names(const struct mp_xds_store *st, char ***names, size_t *n);
+
 /** An immutable set of secrets for the main thread's TLS context builds. */
 struct mp_xds_secret_set {
     _Atomic uint32_t refs;

@@ -166,6 +166,54 @@ int mp_xds_store_secret_sources(const struct mp_xds_store *st, char ***names, si
     return collect_names(st, &nc, names, n);
 }
 
+static void eds_name_v(void *arg, const char *key, void *value)
+{
+    (void)key;
+    struct names_ctx *nc = arg;
+    const struct mp_cluster *c = ((const struct xs_cluster *)value)->cluster;
+    if (nc->rc == 0 && c->type == MP_CLUSTER_EDS)
+        nc->rc = names_add(nc, c->eds_service_name && *c->eds_service_name ? c->eds_service_name
+                                                                            : c->name);
+}
+
+static void rds_name_v(void *arg, const char *key, void *value)
+{
+    (void)key;
+    struct names_ctx *nc = arg;
+    const struct xs_listener *l = value;
+    for (size_t i = 0; i < l->n_rds && nc->rc == 0; i++)
+        nc->rc = names_add(nc, l->rds[i]);
+}
+
+static int names_done(struct names_ctx *nc, char ***names, size_t *n)
+{
+    if (nc->rc < 0) {
+        for (size_t i = 0; i < nc->n; i++)
+            free(nc->v[i]);
+        free(nc->v);
+        return nc->rc;
+    }
+    *names = nc->v;
+    *n = nc->n;
+    return 0;
+}
+
+int mp_xds_store_eds_names(const struct mp_xds_store *st, char ***names, size_t *n)
+{
+    struct names_ctx nc = {0};
+    mp_xds_map_each(&st->clusters, eds_name_v, &nc);
+    mp_xds_map_each(&st->clusters_warming, eds_name_v, &nc);
+    return names_done(&nc, names, n);
+}
+
+int mp_xds_store_rds_names(const struct mp_xds_store *st, char ***names, size_t *n)
+{
+    struct names_ctx nc = {0};
+    mp_xds_map_each(&st->listeners, rds_name_v, &nc);
+    mp_xds_map_each(&st->listeners_warming, rds_name_v, &nc);
+    return names_done(&nc, names, n);
+}
+
 /* ---- secret set ------------------------------------------------------------------------ */
 
 struct secrets_ctx {

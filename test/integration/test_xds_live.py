@@ -311,3 +311,67 @@ def test_ads_over_unix_socket(tmp_path):
                 assert cfg_of(listen) == (200, "1")
         finally:
             stop_process(xds)
+
+
+PER_TYPE_BOOTSTRAP = """
+node: {{id: sidecar-2, cluster: test}}
+dynamic_resources:
+  lds_config:
+    resource_api_version: V3
+    api_config_source:
+      api_type: {api_type}
+      transport_api_version: V3
+      grpc_services: [{{envoy_grpc: {{cluster_name: xds}}}}]
+  cds_config:
+    resource_api_version: V3
+    api_config_source:
+      api_type: {api_type}
+      transport_api_version: V3
+      grpc_services: [{{envoy_grpc: {{cluster_name: xds}}}}]
+static_resources:
+  clusters:
+  - name: xds
+    type: STATIC
+    connect_timeout: 1s
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: {{http2_protocol_options: {{}}}}
+    load_assignment:
+      cluster_name: xds
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {xds_port}}}}}}}}}]}}]
+admin: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {{admin}}}}}}}}
+"""
+
+
+@pytest.mark.parametrize("api_type", ["GRPC", "DELTA_GRPC"])
+def test_per_type_streams_without_ads(tmp_path, api_type):
+    """lds_config/cds_config with their own api_config_source: four
+    per-type streams (CDS, EDS, LDS, RDS), EDS and RDS names asked for as
+    clusters and listeners arrive."""
+    res = tmp_path / "res"
+    res.mkdir()
+    listen = free_port()
+    with python_upstream(tmp_path, "a") as up_a:
+        write_resources(str(res), 1, listen, [up_a[0], up_a[0]])
+        xds = XdsServer(str(res))
+        try:
+            boot = PER_TYPE_BOOTSTRAP.format(api_type=api_type, xds_port=xds.port)
+            with meshproxy(tmp_path, boot) as proxy:
+                wait_ready(proxy)
+                wait_port(listen, proc=proxy.proc)
+                assert cfg_of(listen) == (200, "1")
+                log = xds.text()
+                prefix = "Delta" if api_type == "DELTA_GRPC" else "Stream"
+                for m in ("ClusterDiscoveryService/%sClusters", "EndpointDiscoveryService/%sEndpoints",
+                          "ListenerDiscoveryService/%sListeners", "RouteDiscoveryService/%sRoutes"):
+                    assert m % prefix in log, m
+                assert "AggregatedDiscoveryService" not in log
+                # a route change on the RDS stream is followed
+                write_resources(str(res), 2, listen, [up_a[0], up_a[0]], route_cluster="svc-1")
+                deadline = time.monotonic() + 10
+                while cfg_of(listen) != (200, "2") and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert cfg_of(listen) == (200, "2")
+        finally:
+            xds.stop()
