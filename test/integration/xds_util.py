@@ -63,11 +63,9 @@ def messages():
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """helpers.free_port: never the same port twice in one run."""
+    from helpers import free_port as _free_port
+    return _free_port()
 
 
 class XdsServer:
