@@ -282,9 +282,7 @@ static int add_name(char ***v, size_t *n, const char *name)
     return 0;
 }
 
-/* Appends a name known not to be in v yet (the keys of one map are unique):
- * O(1), where add_name's check would make a 10,000-resource update O(n^2). */
-static int push_name(char ***v, size_t *n, const char *name)
+int mp_xds_names_push(char ***v, size_t *n, const char *name)
 {
     if (*n == 0 || (*n >= 8 && (*n & (*n - 1)) == 0)) {
         char **nv = realloc(*v, (*n ? *n * 2 : 8) * sizeof(*nv));
@@ -460,14 +458,14 @@ static void collect_warm_cluster(void *arg, const char *key, void *value)
 {
     struct promote_ctx *p = arg;
     if (p->rc == 0 && cluster_warm(p->st, value))
-        p->rc = push_name(&p->ready, &p->n_ready, key);
+        p->rc = mp_xds_names_push(&p->ready, &p->n_ready, key);
 }
 
 static void collect_warm_listener(void *arg, const char *key, void *value)
 {
     struct promote_ctx *p = arg;
     if (p->rc == 0 && listener_warm(p->st, value))
-        p->rc = push_name(&p->ready, &p->n_ready, key);
+        p->rc = mp_xds_names_push(&p->ready, &p->n_ready, key);
 }
 
 /* Moves warming clusters (or listeners) whose dependencies have arrived to
@@ -577,7 +575,7 @@ static void collect_absent(void *arg, const char *key, void *value)
     /* a name both active and warming is listed twice: the second removal
      * finds nothing */
     if (a->rc == 0 && !mp_xds_map_get(a->present, key))
-        a->rc = push_name(&a->names, &a->n, key);
+        a->rc = mp_xds_names_push(&a->names, &a->n, key);
 }
 
 static bool remove_name(struct mp_xds_store *st, int t, const char *name)
@@ -624,7 +622,7 @@ static void collect_secret_users(void *arg, const char *key, void *value)
     const struct xs_listener *l = value;
     for (size_t i = 0; i < r->n_changed && r->rc == 0; i++)
         if (sds_refs_has(&l->sds, r->changed[i])) {
-            r->rc = push_name(&r->names, &r->n, key);
+            r->rc = mp_xds_names_push(&r->names, &r->n, key);
             return;
         }
 }

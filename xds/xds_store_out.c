@@ -91,21 +91,30 @@ struct names_ctx {
     bool sources;        /* collect source clusters instead of names */
     char **v;
     size_t n;
+    struct mp_xds_map seen; /* the names in v: 10,000 EDS names stay O(n) */
     int rc;
 };
 
 static int names_add(struct names_ctx *nc, const char *s)
 {
-    for (size_t i = 0; i < nc->n; i++)
-        if (strcmp(nc->v[i], s) == 0)
-            return 0;
-    char **nv = realloc(nc->v, (nc->n + 1) * sizeof(*nv));
-    if (!nv)
-        return MP_ERR_NOMEM;
-    nc->v = nv;
-    if (!(nv[nc->n] = strdup(s)))
-        return MP_ERR_NOMEM;
-    nc->n++;
+    if (mp_xds_map_get(&nc->seen, s))
+        return 0;
+    int rc = mp_xds_names_push(&nc->v, &nc->n, s);
+    if (rc == 0)
+        rc = mp_xds_map_put(&nc->seen, s, nc, NULL);
+    return rc;
+}
+
+/* Hands the collected names over (or frees them when collecting failed). */
+static int names_done(struct names_ctx *nc, char ***names, size_t *n)
+{
+    mp_xds_map_clear(&nc->seen);
+    if (nc->rc < 0) {
+        mp_xds_names_free(nc->v, nc->n);
+        return nc->rc;
+    }
+    *names = nc->v;
+    *n = nc->n;
     return 0;
 }
 
@@ -142,15 +151,7 @@ static int collect_names(const struct mp_xds_store *st, struct names_ctx *nc, ch
     mp_xds_map_each(&st->clusters_warming, names_cluster_v, nc);
     mp_xds_map_each(&st->listeners, names_listener_v, nc);
     mp_xds_map_each(&st->listeners_warming, names_listener_v, nc);
-    if (nc->rc < 0) {
-        for (size_t i = 0; i < nc->n; i++)
-            free(nc->v[i]);
-        free(nc->v);
-        return nc->rc;
-    }
-    *names = nc->v;
-    *n = nc->n;
-    return 0;
+    return names_done(nc, names, n);
 }
 
 int mp_xds_store_secret_names(const struct mp_xds_store *st, const char *sds_cluster,
@@ -183,19 +184,6 @@ static void rds_name_v(void *arg, const char *key, void *value)
     const struct xs_listener *l = value;
     for (size_t i = 0; i < l->n_rds && nc->rc == 0; i++)
         nc->rc = names_add(nc, l->rds[i]);
-}
-
-static int names_done(struct names_ctx *nc, char ***names, size_t *n)
-{
-    if (nc->rc < 0) {
-        for (size_t i = 0; i < nc->n; i++)
-            free(nc->v[i]);
-        free(nc->v);
-        return nc->rc;
-    }
-    *names = nc->v;
-    *n = nc->n;
-    return 0;
 }
 
 int mp_xds_store_eds_names(const struct mp_xds_store *st, char ***names, size_t *n)
