@@ -123,6 +123,51 @@ static void handoff(struct mp_xds_runtime *rt, bool build)
 
 static const struct mp_xds_watcher_ops watcher_ops;
 
+static const char *short_type(const char *type_url)
+{
+    const char *dot = strrchr(type_url, '.');
+    return dot ? dot + 1 : type_url;
+}
+
+/* One per-type stream from the api_config_source of cs, as Envoy opens when
+ * a type is not on ADS: CDS, EDS, LDS, RDS, or SDS for a source cluster.
+ * named: the names come from the store (EDS from clusters, RDS from
+ * listeners, secrets from TLS contexts). */
+static int start_type_client(struct mp_xds_runtime *rt, const Envoy__Config__Core__V3__ConfigSource *cs,
+                             const char *type, bool named, struct mp_xds_client **out, char **err)
+{
+    struct mp_xds_source src;
+    int rc = mp_xds_source_from_api(rt->b, cs->api_config_source, cs, &src, err);
+    if (rc < 0)
+        return rc;
+    const char *types[1] = {type};
+    bool named_v[1] = {named};
+    struct mp_xds_client_config cfg = {
+        .target = src.target,
+        .method = mp_xds_method_for_type(type, src.mode),
+        .mode = src.mode,
+        .node = rt->b->node,
+        .type_urls = types,
+        .n_type_urls = 1,
+        .named_only = named_v,
+        .initial_fetch_timeout_ms = src.initial_fetch_timeout_ms,
+        .ops = &watcher_ops,
+        .ctx = rt,
+    };
+    rc = mp_xds_client_new(rt->gt, &cfg, out, err);
+    if (rc == 0 && (rc = mp_xds_client_start(*out)) < 0) {
+        mp_xds_client_free(*out);
+        *out = NULL;
+    }
+    if (rc == 0)
+        MP_LOG(MP_LOG_XDS, MP_LOG_INFO, "%s stream (%s) to %s", short_type(type),
+               src.mode == MP_XDS_DELTA ? "delta" : "state of the world", src.target);
+    mp_xds_source_clear(&src);
+    return rc;
+}
+
+/* The SDS stream to a source cluster named by sds_secret_configs (Istio's
+ * sds-grpc): SotW StreamSecrets without an initial fetch timeout. */
 static struct mp_xds_client *sds_client_new(struct mp_xds_runtime *rt, const char *cluster)
 {
     Envoy__Config__Core__V3__GrpcService__EnvoyGrpc eg =
@@ -130,6 +175,12 @@ static struct mp_xds_client *sds_client_new(struct mp_xds_runtime *rt, const cha
     Envoy__Config__Core__V3__GrpcService gs = ENVOY__CONFIG__CORE__V3__GRPC_SERVICE__INIT;
     Envoy__Config__Core__V3__ApiConfigSource api =
         ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__INIT;
+    /* the INIT macro sets ConfigSource's deprecated path field */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    Envoy__Config__Core__V3__ConfigSource cs = ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__INIT;
+#pragma GCC diagnostic pop
+    Google__Protobuf__Duration no_timeout = GOOGLE__PROTOBUF__DURATION__INIT;
     Envoy__Config__Core__V3__GrpcService *gsp = &gs;
     eg.cluster_name = (char *)cluster;
     gs.target_specifier_case = ENVOY__CONFIG__CORE__V3__GRPC_SERVICE__TARGET_SPECIFIER_ENVOY_GRPC;
@@ -137,36 +188,16 @@ static struct mp_xds_client *sds_client_new(struct mp_xds_runtime *rt, const cha
     api.api_type = ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__GRPC;
     api.n_grpc_services = 1;
     api.grpc_services = &gsp;
-    struct mp_xds_source src;
+    cs.config_source_specifier_case =
+        ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_API_CONFIG_SOURCE;
+    cs.api_config_source = &api;
+    cs.initial_fetch_timeout = &no_timeout;
     char *err = NULL;
     struct mp_xds_client *c = NULL;
-    int rc = mp_xds_source_from_api(rt->b, &api, NULL, &src, &err);
-    if (rc == 0) {
-        static const char *const types[] = {MP_XDS_TYPE_SECRET};
-        static const bool named[] = {true};
-        struct mp_xds_client_config cfg = {
-            .target = src.target,
-            .method = mp_xds_method_for_type(MP_XDS_TYPE_SECRET, MP_XDS_SOTW),
-            .mode = MP_XDS_SOTW,
-            .node = rt->b->node,
-            .type_urls = types,
-            .n_type_urls = 1,
-            .named_only = named,
-            .ops = &watcher_ops,
-            .ctx = rt,
-        };
-        rc = mp_xds_client_new(rt->gt, &cfg, &c, &err);
-        if (rc == 0 && (rc = mp_xds_client_start(c)) < 0) {
-            mp_xds_client_free(c);
-            c = NULL;
-        }
-    }
+    int rc = start_type_client(rt, &cs, MP_XDS_TYPE_SECRET, true, &c, &err);
     if (rc < 0)
         MP_LOG(MP_LOG_XDS, MP_LOG_ERROR, "SDS source cluster %s: %s", cluster,
                err ? err : mp_strerror(rc));
-    else
-        MP_LOG(MP_LOG_XDS, MP_LOG_INFO, "SDS stream to cluster %s (%s)", cluster, src.target);
-    mp_xds_source_clear(&src);
     free(err);
     return c;
 }
@@ -235,11 +266,6 @@ static void sync_child_names(struct mp_xds_runtime *rt, const char *parent_type)
 
 /* ---- grpc thread: watcher ---------------------------------------------------------- */
 
-static const char *short_type(const char *type_url)
-{
-    const char *dot = strrchr(type_url, '.');
-    return dot ? dot + 1 : type_url;
-}
 
 static int on_update(void *ctx, const struct mp_xds_update *up, char **err_out)
 {
@@ -498,40 +524,6 @@ bool mp_xds_runtime_wanted(const Bootstrap *b)
 {
     const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources *d = b->dynamic_resources;
     return d && (d->ads_config || via_api(d->cds_config) || via_api(d->lds_config));
-}
-
-/* One per-type stream (CDS, EDS, LDS or RDS) from the api_config_source of
- * cs, as Envoy opens when a type is not on ADS. named: the names come from
- * the store (EDS from clusters, RDS from listeners). */
-static int start_type_client(struct mp_xds_runtime *rt, const Envoy__Config__Core__V3__ConfigSource *cs,
-                             const char *type, bool named, struct mp_xds_client **out, char **err)
-{
-    struct mp_xds_source src;
-    int rc = mp_xds_source_from_api(rt->b, cs->api_config_source, cs, &src, err);
-    if (rc < 0)
-        return rc;
-    const char *types[1] = {type};
-    bool named_v[1] = {named};
-    struct mp_xds_client_config cfg = {
-        .target = src.target,
-        .method = mp_xds_method_for_type(type, src.mode),
-        .mode = src.mode,
-        .node = rt->b->node,
-        .type_urls = types,
-        .n_type_urls = 1,
-        .named_only = named_v,
-        .initial_fetch_timeout_ms = src.initial_fetch_timeout_ms,
-        .ops = &watcher_ops,
-        .ctx = rt,
-    };
-    rc = mp_xds_client_new(rt->gt, &cfg, out, err);
-    if (rc == 0)
-        rc = mp_xds_client_start(*out);
-    if (rc == 0)
-        MP_LOG(MP_LOG_XDS, MP_LOG_INFO, "%s stream (%s) to %s", short_type(type),
-               src.mode == MP_XDS_DELTA ? "delta" : "state of the world", src.target);
-    mp_xds_source_clear(&src);
-    return rc;
 }
 
 /* Non-ADS CDS and LDS streams, each with its child type (EDS, RDS) on a
